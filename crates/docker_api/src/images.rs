@@ -1,0 +1,335 @@
+//! `/images/...` endpoints: list, inspect, tag, remove, import.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use futures_util::StreamExt;
+use image_store::{DeleteItem, Image, ImportConfig};
+use serde_json::{json, Value};
+
+use crate::{human, ok_json, qbool, ApiError, ApiResult, AppState};
+
+fn config_json(img: &Image) -> Value {
+    let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
+    let c = v.get("config").cloned().unwrap_or(json!({}));
+    let get = |k: &str| c.get(k).cloned().unwrap_or(Value::Null);
+    json!({
+        "Hostname": "", "Domainname": "", "User": c.get("User").cloned().unwrap_or(json!("")),
+        "AttachStdin": false, "AttachStdout": false, "AttachStderr": false,
+        "ExposedPorts": get("ExposedPorts"),
+        "Tty": false, "OpenStdin": false, "StdinOnce": false,
+        "Env": get("Env"), "Cmd": get("Cmd"), "Image": "",
+        "Volumes": get("Volumes"), "WorkingDir": c.get("WorkingDir").cloned().unwrap_or(json!("")),
+        "Entrypoint": get("Entrypoint"), "OnBuild": Value::Null, "Labels": get("Labels"),
+        "StopSignal": get("StopSignal"),
+    })
+}
+
+fn summary(img: &Image) -> Value {
+    let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
+    json!({
+        "Containers": -1,
+        "Created": img.created.timestamp(),
+        "Id": img.id,
+        "Labels": v.get("config").and_then(|c| c.get("Labels")).cloned().unwrap_or(Value::Null),
+        "ParentId": "",
+        "RepoDigests": img.repo_digests,
+        "RepoTags": img.repo_tags,
+        "SharedSize": -1,
+        "Size": img.size,
+        "VirtualSize": img.size,
+    })
+}
+
+fn inspect_json(img: &Image) -> Value {
+    let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
+    json!({
+        "Id": img.id,
+        "RepoTags": img.repo_tags,
+        "RepoDigests": img.repo_digests,
+        "Parent": "",
+        "Comment": v.get("history").and_then(|h| h.as_array()).and_then(|h| h.last()).and_then(|h| h.get("comment")).cloned().unwrap_or(json!("")),
+        "Created": img.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+        "Container": "",
+        "ContainerConfig": config_json(img),
+        "DockerVersion": "",
+        "Author": v.get("author").cloned().unwrap_or(json!("")),
+        "Config": config_json(img),
+        "Architecture": v.get("architecture").cloned().unwrap_or(json!("amd64")),
+        "Os": v.get("os").cloned().unwrap_or(json!("linux")),
+        "Size": img.size,
+        "VirtualSize": img.size,
+        "GraphDriver": { "Name": "overlay2", "Data": {} },
+        "RootFS": { "Type": "layers", "Layers": img.diff_ids },
+        "Metadata": { "LastTagTime": "0001-01-01T00:00:00Z" },
+    })
+}
+
+pub(crate) async fn list(
+    State(engine): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let _all = qbool(q.get("all"));
+    let mut imgs = engine.images.list();
+    imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
+    let out: Vec<Value> = imgs.iter().map(summary).collect();
+    ok_json(&out)
+}
+
+/// GET `/images/{name}/json` (names may contain slashes) and `/images/{name}/history`.
+pub(crate) async fn get_dispatch(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/json") {
+        let img = engine.images.resolve(name).map_err(engine::image_error)?;
+        return ok_json(&inspect_json(&img));
+    }
+    if let Some(name) = rest.strip_suffix("/history") {
+        let img = engine.images.resolve(name).map_err(engine::image_error)?;
+        let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
+        let hist: Vec<Value> = v
+            .get("history")
+            .and_then(|h| h.as_array())
+            .cloned()
+            .unwrap_or_default()
+            .iter()
+            .rev()
+            .enumerate()
+            .map(|(i, h)| {
+                json!({
+                    "Id": if i == 0 { json!(img.id) } else { json!("<missing>") },
+                    "Created": human::unix(h.get("created").and_then(|c| c.as_str()).unwrap_or("")),
+                    "CreatedBy": h.get("created_by").cloned().unwrap_or(json!("")),
+                    "Tags": if i == 0 { json!(img.repo_tags) } else { Value::Null },
+                    "Size": if i == 0 { img.size } else { 0 },
+                    "Comment": h.get("comment").cloned().unwrap_or(json!("")),
+                })
+            })
+            .collect();
+        return ok_json(&hist);
+    }
+    Err(ApiError(
+        StatusCode::NOT_FOUND,
+        format!("page not found: /images/{rest}"),
+    ))
+}
+
+/// POST `/images/{name}/tag` and `/images/{name}/push`.
+pub(crate) async fn post_dispatch(
+    State(engine): State<AppState>,
+    Path(rest): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    if let Some(name) = rest.strip_suffix("/tag") {
+        let repo = q.get("repo").cloned().unwrap_or_default();
+        if repo.is_empty() {
+            return Err(ApiError::bad_request(
+                "repository name must have at least one component",
+            ));
+        }
+        let target = match q.get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo,
+        };
+        engine
+            .images
+            .tag(name, &target)
+            .map_err(engine::image_error)?;
+        return Ok(StatusCode::CREATED.into_response());
+    }
+    if rest.ends_with("/push") {
+        return Err(ApiError(
+            StatusCode::NOT_IMPLEMENTED,
+            "pushing to a registry is not implemented in this berth version".into(),
+        ));
+    }
+    Err(ApiError(
+        StatusCode::NOT_FOUND,
+        format!("page not found: /images/{rest}"),
+    ))
+}
+
+pub(crate) async fn remove(
+    State(engine): State<AppState>,
+    Path(name): Path<String>,
+    Query(q): Query<HashMap<String, String>>,
+) -> ApiResult {
+    let items = engine.remove_image(&name, qbool(q.get("force")))?;
+    let out: Vec<Value> = items
+        .iter()
+        .map(|i| match i {
+            DeleteItem::Untagged(s) => json!({ "Untagged": s }),
+            DeleteItem::Deleted(s) => json!({ "Deleted": s }),
+        })
+        .collect();
+    ok_json(&out)
+}
+
+/// Applies one `--change` instruction (Dockerfile syntax) to an import config.
+pub(crate) fn apply_change(cfg: &mut ImportConfig, change: &str) -> Result<(), String> {
+    let change = change.trim();
+    let (instr, rest) = change
+        .split_once(char::is_whitespace)
+        .unwrap_or((change, ""));
+    let rest = rest.trim();
+    let list = |s: &str| -> Vec<String> {
+        if s.starts_with('[') {
+            if let Ok(v) = serde_json::from_str::<Vec<String>>(s) {
+                return v;
+            }
+        }
+        vec!["/bin/sh".into(), "-c".into(), s.to_string()]
+    };
+    let pairs = |s: &str| -> Vec<(String, String)> {
+        if s.contains('=') {
+            s.split_whitespace()
+                .filter_map(|kv| {
+                    kv.split_once('=')
+                        .map(|(k, v)| (k.to_string(), v.trim_matches('"').to_string()))
+                })
+                .collect()
+        } else {
+            match s.split_once(char::is_whitespace) {
+                Some((k, v)) => vec![(k.to_string(), v.trim().to_string())],
+                None => vec![],
+            }
+        }
+    };
+    match instr.to_ascii_uppercase().as_str() {
+        "CMD" => cfg.cmd = Some(list(rest)),
+        "ENTRYPOINT" => cfg.entrypoint = Some(list(rest)),
+        "ENV" => {
+            for (k, v) in pairs(rest) {
+                cfg.env.push(format!("{k}={v}"));
+            }
+        }
+        "WORKDIR" => cfg.working_dir = Some(rest.to_string()),
+        "USER" => cfg.user = Some(rest.to_string()),
+        "EXPOSE" => {
+            for p in rest.split_whitespace() {
+                let p = if p.contains('/') {
+                    p.to_string()
+                } else {
+                    format!("{p}/tcp")
+                };
+                cfg.exposed_ports.push(p);
+            }
+        }
+        "LABEL" => {
+            for (k, v) in pairs(rest) {
+                cfg.labels.insert(k, v);
+            }
+        }
+        "STOPSIGNAL" => cfg.stop_signal = Some(rest.to_string()),
+        "VOLUME" => {
+            let vols = if rest.starts_with('[') {
+                serde_json::from_str::<Vec<String>>(rest).map_err(|e| e.to_string())?
+            } else {
+                rest.split_whitespace().map(String::from).collect()
+            };
+            cfg.volumes.extend(vols);
+        }
+        other => return Err(format!("{other} is not a valid change command")),
+    }
+    Ok(())
+}
+
+/// POST `/images/create`: import from a tar (`fromSrc=-`) or pull.
+pub(crate) async fn create(
+    State(engine): State<AppState>,
+    Query(q): Query<Vec<(String, String)>>,
+    req: Request,
+) -> ApiResult {
+    let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+    if let Some(image) = get("fromImage") {
+        let tag = get("tag").unwrap_or_default();
+        // A reference that is already here needs no registry.
+        let reference = if tag.is_empty() {
+            image.clone()
+        } else if tag.starts_with("sha256:") {
+            format!("{image}@{tag}")
+        } else {
+            format!("{image}:{tag}")
+        };
+        if engine.images.resolve(&reference).is_ok() {
+            let line = format!(
+                "{}\r\n",
+                json!({"status": format!("Status: Image is up to date for {reference}")})
+            );
+            return Ok(Response::new(Body::from(line)));
+        }
+        return Err(ApiError(
+            StatusCode::NOT_FOUND,
+            format!("pull access denied for {image}: no registry client in this berth version (image not found locally: {reference})"),
+        ));
+    }
+    let src = get("fromSrc").unwrap_or_default();
+    if src != "-" {
+        return Err(ApiError::bad_request(
+            "only fromSrc=- (the request body) is supported for imports",
+        ));
+    }
+    let mut cfg = ImportConfig::default();
+    for (k, v) in q.iter().filter(|(k, _)| k == "changes") {
+        let _ = k;
+        apply_change(&mut cfg, v).map_err(ApiError::bad_request)?;
+    }
+    let repo = get("repo").unwrap_or_default();
+    let target = if repo.is_empty() {
+        None
+    } else {
+        Some(match get("tag").filter(|t| !t.is_empty()) {
+            Some(t) => format!("{repo}:{t}"),
+            None => repo,
+        })
+    };
+    let comment = get("message").unwrap_or_default();
+    // Spool the body to a file so large imports do not sit in memory.
+    let mut spool = tempfile::tempfile()
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let mut body = req.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        spool
+            .write_all(&chunk)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    use std::io::Seek;
+    spool
+        .seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let eng = engine.clone();
+    let id = tokio::task::spawn_blocking(move || {
+        eng.images.import(spool, cfg, &comment, target.as_deref())
+    })
+    .await
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    .map_err(engine::image_error)?;
+    let line = format!("{}\r\n", json!({ "status": id }));
+    Ok(Response::new(Body::from(Bytes::from(line))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn changes() {
+        let mut c = ImportConfig::default();
+        apply_change(&mut c, "CMD [\"/bin/sh\"]").unwrap();
+        assert_eq!(c.cmd, Some(vec!["/bin/sh".to_string()]));
+        apply_change(&mut c, "CMD echo hi").unwrap();
+        assert_eq!(c.cmd.as_ref().unwrap()[2], "echo hi");
+        apply_change(&mut c, "ENV A=1 B=2").unwrap();
+        apply_change(&mut c, "ENV C 3").unwrap();
+        assert_eq!(c.env, vec!["A=1", "B=2", "C=3"]);
+        apply_change(&mut c, "EXPOSE 80").unwrap();
+        assert_eq!(c.exposed_ports, vec!["80/tcp"]);
+        assert!(apply_change(&mut c, "FROB x").is_err());
+    }
+}
