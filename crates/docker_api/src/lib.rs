@@ -32,6 +32,7 @@ pub const MIN_API_VERSION: &str = "1.12";
 pub(crate) type AppState = Arc<Engine>;
 
 /// An error body as Docker sends it: `{"message": "..."}` with a status.
+#[derive(Debug)]
 pub(crate) struct ApiError(pub StatusCode, pub String);
 
 impl From<EngineError> for ApiError {
