@@ -56,7 +56,6 @@ pub(crate) async fn start(
         .filter(|s| s.len() == 2)
         .map(|s| (s[0], s[1]))
         .unwrap_or((0, 0));
-    let started = engine.exec_start(&id, size).await?;
     let opts = StreamOpts {
         tty: inst.tty(),
         stdin: inst.config.attach_stdin.unwrap_or(false),
@@ -68,35 +67,49 @@ pub(crate) async fn start(
     let record = move |code: i64| eng.exec_exited(&exec_id, code);
     let upgrade = if sb.detach { None } else { upgrade };
     let Some(upgrade) = upgrade else {
-        // Detached: drain the stream in the background.
-        match started {
-            Ok(mut shim) => {
-                tokio::spawn(async move {
-                    let mut code = -1;
-                    while let Ok(Some((kind, data))) =
-                        container_shim::protocol::read_frame(&mut shim).await
-                    {
-                        if kind == container_shim::protocol::frame::EXIT && data.len() == 4 {
-                            code = i32::from_be_bytes([data[0], data[1], data[2], data[3]]) as i64;
-                        }
-                    }
-                    record(code);
-                });
-                return Ok(StatusCode::OK.into_response());
-            }
+        // Detached: start now and drain the stream in the background.
+        let mut shim = match engine.exec_start(&id, size).await? {
+            Ok(shim) => shim,
             Err(msg) => return Err(ApiError(StatusCode::INTERNAL_SERVER_ERROR, msg)),
-        }
-    };
-    {
+        };
         tokio::spawn(async move {
-            let Ok(client) = upgrade.await else { return };
-            match started {
-                Ok(shim) => hijack::bridge(client, shim, opts, record).await,
-                Err(msg) => hijack::send_error(client, opts.tty, &msg).await,
+            let mut code = -1;
+            while let Ok(Some((kind, data))) = container_shim::protocol::read_frame(&mut shim).await
+            {
+                if kind == container_shim::protocol::frame::EXIT && data.len() == 4 {
+                    code = i32::from_be_bytes([data[0], data[1], data[2], data[3]]) as i64;
+                }
             }
+            record(code);
         });
-        Ok(hijack::upgraded_response(true))
+        return Ok(StatusCode::OK.into_response());
+    };
+    // Refuse what dockerd refuses before hijacking.
+    let ctr = engine.container(&inst.container_id)?;
+    if !ctr.running() {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("Container {} is not running", ctr.id),
+        ));
     }
+    if inst.snapshot().started {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            format!("Error: Exec command {id} has already run"),
+        ));
+    }
+    // Like dockerd: hijack first, then start the process, so its first
+    // output never shares a read with the 101 headers (clients that switch
+    // to the raw socket after parsing headers would lose those bytes).
+    tokio::spawn(async move {
+        let Ok(client) = upgrade.await else { return };
+        match engine.exec_start(&id, size).await {
+            Ok(Ok(shim)) => hijack::bridge(client, shim, opts, record).await,
+            Ok(Err(msg)) => hijack::send_error(client, opts.tty, &msg).await,
+            Err(e) => hijack::send_error(client, opts.tty, &e.to_string()).await,
+        }
+    });
+    Ok(hijack::upgraded_response(true))
 }
 
 pub(crate) async fn resize(
