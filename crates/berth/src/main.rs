@@ -1,0 +1,133 @@
+//! `berth`: one binary, many roles. This file only wires the crates
+//! together: the first argument picks the role.
+//!
+//! - `berth daemon`: the container engine serving the Docker Engine API.
+//! - `berth shim CONFIG`: the per-container shim (started by the daemon).
+//! - `berth runtime ...`: the runc-compatible OCI runtime on libcontainer.
+//! - any other verb (`run`, `ps`, `images`, ...): the docker-style CLI.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+/// Options of `berth daemon`.
+#[derive(Parser, Debug)]
+#[command(name = "berth daemon", about = "Run the berth container engine")]
+struct DaemonArgs {
+    /// Persistent state directory.
+    #[arg(long, default_value = "/var/lib/berth")]
+    root: PathBuf,
+    /// Runtime state directory (sockets, runtime state).
+    #[arg(long, default_value = "/run/berth")]
+    exec_root: PathBuf,
+    /// Socket to serve the Docker Engine API on.
+    #[arg(short = 'H', long, default_value = "unix:///run/berth/berth.sock")]
+    host: String,
+    /// OCI runtime for containers that name none: berth (libcontainer) or runc.
+    #[arg(long, default_value = "berth")]
+    default_runtime: String,
+    /// Parent cgroup of every container.
+    #[arg(long, default_value = "berth")]
+    cgroup_parent: String,
+    /// Log filter (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn daemon(args: Vec<String>) -> i32 {
+    let a =
+        match DaemonArgs::try_parse_from(std::iter::once("berth daemon".to_string()).chain(args)) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() { 125 } else { 0 };
+            }
+        };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&a.log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let Some(socket) = a.host.strip_prefix("unix://").map(PathBuf::from) else {
+        eprintln!(
+            "berth daemon: only unix:// hosts are supported, got {}",
+            a.host
+        );
+        return 1;
+    };
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("berth daemon: cannot find own executable: {e}");
+            return 1;
+        }
+    };
+    let cfg = engine::EngineConfig {
+        root: a.root,
+        exec_root: a.exec_root,
+        berth_exe: exe,
+        default_runtime: a.default_runtime,
+        cgroup_parent: a.cgroup_parent,
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth daemon: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let engine = match engine::Engine::open(cfg).await {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("berth daemon: {e}");
+                return 1;
+            }
+        };
+        tracing::info!(socket = %socket.display(), "serving the Docker Engine API");
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("berth daemon: {e}");
+                return 1;
+            }
+        };
+        let serve = docker_api::serve(engine, &socket);
+        tokio::select! {
+            r = serve => {
+                if let Err(e) = r {
+                    eprintln!("berth daemon: {}: {e}", socket.display());
+                    return 1;
+                }
+                0
+            }
+            _ = term.recv() => { tracing::info!("terminating; containers keep running"); 0 }
+            _ = tokio::signal::ctrl_c() => { tracing::info!("interrupted; containers keep running"); 0 }
+        }
+    })
+}
+
+fn main() {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let code = match args.first().map(|s| s.as_str()) {
+        Some("daemon") => {
+            args.remove(0);
+            daemon(args)
+        }
+        Some("shim") => match args.get(1) {
+            Some(p) => container_shim::server::main(std::path::Path::new(p)),
+            None => {
+                eprintln!("usage: berth shim CONFIG");
+                2
+            }
+        },
+        Some("runtime") => {
+            let rest = std::env::args_os().skip(2).collect();
+            oci_runtime::main(rest)
+        }
+        _ => engine_cli::main(args),
+    };
+    std::process::exit(code);
+}

@@ -1,0 +1,125 @@
+//! The real docker CLI (28.x) and the Python docker SDK against berth.
+
+mod common;
+
+use common::{eventually, ok, text, Daemon};
+
+fn have_docker() -> bool {
+    std::path::Path::new(common::DOCKER).exists()
+}
+
+#[test]
+fn docker_cli_runs_containers() {
+    require_root!();
+    if !have_docker() {
+        eprintln!("skipped: no docker CLI");
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    assert_eq!(
+        ok(&d.docker(&["run", "--rm", "busybox", "echo", "hello"])),
+        "hello"
+    );
+    let out = d.docker(&["run", "--rm", "busybox", "sh", "-c", "exit 3"]);
+    assert_eq!(out.status.code(), Some(3));
+    let out = d.docker(&["run", "--rm", "busybox", "/nonexistent"]);
+    assert_eq!(out.status.code(), Some(127), "{}", text(&out.stderr));
+
+    let id = ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "tr1",
+        "-e",
+        "A=B",
+        "--memory",
+        "64m",
+        "busybox",
+        "sh",
+        "-c",
+        "echo out; echo err >&2; sleep 1000",
+    ]));
+    assert_eq!(id.len(), 64);
+    let ps = ok(&d.docker(&["ps"]));
+    assert!(ps.starts_with("CONTAINER ID"), "{ps}");
+    assert!(ps.contains("tr1"), "{ps}");
+    assert!(eventually(5, || text(&d.docker(&["logs", "tr1"]).stdout) == "out\n"));
+    let logs = d.docker(&["logs", "tr1"]);
+    assert_eq!(text(&logs.stderr), "err\n");
+    assert_eq!(ok(&d.docker(&["exec", "tr1", "sh", "-c", "echo $A"])), "B");
+    assert_eq!(
+        d.docker(&["exec", "tr1", "sh", "-c", "exit 2"])
+            .status
+            .code(),
+        Some(2)
+    );
+    let inspect = ok(&d.docker(&["inspect", "tr1"]));
+    let v: serde_json::Value = serde_json::from_str(&inspect).unwrap();
+    assert_eq!(v[0]["State"]["Status"], "running");
+    assert_eq!(v[0]["HostConfig"]["Memory"], 64 << 20);
+    assert_eq!(ok(&d.docker(&["stop", "-t", "1", "tr1"])), "tr1");
+    assert_eq!(ok(&d.docker(&["rm", "tr1"])), "tr1");
+
+    let images = ok(&d.docker(&["images"]));
+    assert!(
+        images.contains("busybox") && images.contains("latest"),
+        "{images}"
+    );
+    ok(&d.docker(&["tag", "busybox", "x/y:1"]));
+    assert!(ok(&d.docker(&["images"])).contains("x/y"));
+    assert_eq!(ok(&d.docker(&["rmi", "x/y:1"])), "Untagged: x/y:1");
+    ok(&d.docker(&["volume", "create", "trv"]));
+    assert!(ok(&d.docker(&["volume", "ls"])).contains("trv"));
+    assert_eq!(ok(&d.docker(&["volume", "rm", "trv"])), "trv");
+    let v = ok(&d.docker(&["version"]));
+    assert!(v.contains("Server:"), "{v}");
+    ok(&d.docker(&["info"]));
+    let out = d.docker(&["run", "--rm", "nosuchimage:1"]);
+    assert_eq!(out.status.code(), Some(125));
+}
+
+#[test]
+fn python_sdk_works() {
+    require_root!();
+    let probe = std::process::Command::new("python3")
+        .args(["-c", "import docker"])
+        .output();
+    if !probe.map(|o| o.status.success()).unwrap_or(false) {
+        eprintln!("skipped: python docker SDK not installed");
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    let script = r#"
+import sys, docker
+c = docker.DockerClient(base_url=sys.argv[1])
+assert c.ping()
+out = c.containers.run("busybox", ["echo", "hi"], remove=True)
+assert out == b"hi\n", out
+ctr = c.containers.run("busybox", ["sh", "-c", "echo ready; sleep 100"], detach=True, name="py1")
+ctr.reload()
+assert ctr.status == "running", ctr.status
+r = ctr.exec_run(["sh", "-c", "echo $((1+2))"])
+assert r.exit_code == 0 and r.output == b"3\n", r
+ctr.stop(timeout=1)
+assert ctr.wait()["StatusCode"] == 137
+assert b"ready" in ctr.logs()
+ctr.remove()
+assert [i for i in c.images.list() if "busybox:latest" in i.tags]
+v = c.volumes.create("pyvol")
+assert "pyvol" in [x.name for x in c.volumes.list()]
+v.remove()
+print("python-ok")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script, &d.host()])
+        .output()
+        .unwrap();
+    assert!(
+        text(&out.stdout).contains("python-ok"),
+        "stdout: {}\nstderr: {}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+}
