@@ -48,17 +48,9 @@ echo "== busybox image from Debian's busybox-static"
 ./scripts/busybox-rootfs.sh | "$BERTH" import -c 'CMD ["sh"]' - busybox:latest
 "$BERTH" run --rm busybox echo "hello from a berth container"
 
-echo "== Debian image with python3 and flask (debootstrap, cached)"
-CACHE="${XDG_CACHE_HOME:-$HOME/.cache}/berth"
-mkdir -p "$CACHE"
-TARBALL="$CACHE/debian-bookworm-flask.tar"
-if [ ! -s "$TARBALL" ]; then
-  ROOTFS=$(mktemp -d /tmp/berth-debootstrap.XXXXXX)
-  debootstrap --variant=minbase --include=python3,python3-flask bookworm "$ROOTFS" http://deb.debian.org/debian >/dev/null
-  tar -C "$ROOTFS" -cf "$TARBALL.tmp" . && mv "$TARBALL.tmp" "$TARBALL"
-  rm -rf "$ROOTFS"
-fi
-"$BERTH" import -c 'CMD ["python3"]' "$TARBALL" server/debian
+echo "== Debian images from Debian's packages (debootstrap, cached)"
+BERTH="$BERTH" ./scripts/debian-image.sh
+BERTH="$BERTH" ./scripts/debian-image.sh --include python3,python3-flask --tag server/debian
 "$BERTH" images
 
 echo "== the seed's Flask app in a container"

@@ -123,3 +123,102 @@ print("python-ok")
         text(&out.stderr)
     );
 }
+
+#[test]
+fn docker_cli_more_verbs() {
+    require_root!();
+    if !have_docker() {
+        return;
+    }
+    let d = Daemon::start();
+    // docker import from a file, with --change.
+    let tar = image_store::busybox_rootfs_tar(std::path::Path::new("/bin/busybox")).unwrap();
+    let tarfile = d.root.parent().unwrap().join("bb.tar");
+    std::fs::write(&tarfile, tar).unwrap();
+    let id = ok(&d.docker(&[
+        "import",
+        "-c",
+        "CMD [\"sh\"]",
+        tarfile.to_str().unwrap(),
+        "busybox:latest",
+    ]));
+    assert!(id.starts_with("sha256:"), "{id}");
+    // Limits, user, entrypoint, restart policy all at once.
+    let out = ok(&d.docker(&[
+        "run",
+        "--rm",
+        "--memory",
+        "64m",
+        "--cpus",
+        "0.5",
+        "--pids-limit",
+        "50",
+        "--user",
+        "1000:1000",
+        "--entrypoint",
+        "id",
+        "busybox",
+        "-u",
+    ]));
+    assert_eq!(out, "1000");
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "rp",
+        "--restart",
+        "on-failure:3",
+        "busybox",
+        "sh",
+        "-c",
+        "exit 2",
+    ]));
+    assert!(eventually(15, || ok(&d.docker(&[
+        "inspect",
+        "-f",
+        "{{.RestartCount}}",
+        "rp"
+    ])) == "3"
+        && ok(&d.docker(&["inspect", "-f", "{{.State.Status}}", "rp"]))
+            == "exited"));
+    assert_eq!(ok(&d.docker(&["wait", "rp"])), "2");
+    // kill -s, logs -f --tail.
+    ok(&d.docker(&[
+        "run",
+        "-d",
+        "--name",
+        "sig",
+        "busybox",
+        "sh",
+        "-c",
+        "echo a; echo b; trap 'echo hup' HUP; while true; do sleep 0.1; done",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&d.docker(&["kill", "-s", "HUP", "sig"]));
+    assert!(eventually(5, || text(&d.docker(&["logs", "sig"]).stdout)
+        .contains("hup")));
+    let follow = std::process::Command::new("timeout")
+        .args(["2", common::DOCKER, "logs", "-f", "--tail", "2", "sig"])
+        .env("DOCKER_HOST", d.host())
+        .output()
+        .unwrap();
+    assert_eq!(text(&follow.stdout), "b\nhup\n");
+    assert_eq!(ok(&d.docker(&["rm", "-f", "sig"])), "sig");
+    // volume inspect, ps -a formats, rm of a missing container.
+    ok(&d.docker(&["volume", "create", "vi"]));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&d.docker(&["volume", "inspect", "vi"]))).unwrap();
+    assert_eq!(v[0]["Name"], "vi");
+    assert_eq!(v[0]["Driver"], "local");
+    let ps = ok(&d.docker(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"]));
+    assert!(ps.contains("rp Exited (2)"), "{ps}");
+    let out = d.docker(&["rm", "nosuch"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("No such container: nosuch"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = d.docker(&["run", "--rm", "--memory", "abc", "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125));
+}

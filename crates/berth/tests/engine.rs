@@ -36,18 +36,18 @@ fn detached_container_lifecycle() {
         "busybox",
         "sh",
         "-c",
-        "echo $K; pwd; echo oops >&2; trap 'exit 0' TERM; while true; do sleep 0.1; done",
+        "echo $K; pwd; sleep 0.3; echo oops >&2; trap 'exit 0' TERM; while true; do sleep 0.1; done",
     ]));
     assert_eq!(id.len(), 64, "run -d prints the full id: {id}");
     let ps = ok(&d.berth(&["ps"]));
     assert!(ps.contains("web") && ps.contains("Up"), "{ps}");
-    assert!(eventually(5, || text(&d.berth(&["logs", "web"]).stdout)
-        .contains("/tmp")));
+    assert!(eventually(5, || text(&d.berth(&["logs", "web"]).stderr)
+        .contains("oops")));
     let logs = d.berth(&["logs", "web"]);
     assert_eq!(text(&logs.stdout), "V\n/tmp\n");
     assert_eq!(text(&logs.stderr), "oops\n");
-    // The last two entries: "/tmp" (stdout) and "oops" (stderr), in either
-    // order since the two pipes are read independently.
+    // The last two entries: "/tmp" (stdout) and "oops" (stderr, written
+    // later: the two pipes are read independently, so only time orders them).
     let tail = d.berth(&["logs", "--tail", "2", "web"]);
     assert_eq!(text(&tail.stdout), "/tmp\n");
     assert_eq!(text(&tail.stderr), "oops\n");
@@ -386,4 +386,142 @@ fn stdin_is_forwarded_with_i() {
         b"shout\n",
     );
     assert_eq!(ok(&out), "SHOUT");
+}
+
+#[test]
+fn malformed_api_requests_get_docker_errors() {
+    require_root!();
+    let d = Daemon::start();
+    d.import_busybox();
+    let (status, body) = d.http("POST", "/v1.41/containers/create", b"{bad json");
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("\"message\""), "{body}");
+    let (status, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        br#"{"Image":"busybox","HostConfig":{"Memory":"lots"}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"NanoCpus":99000000000}}"#,
+    );
+    assert_eq!(status, 400, "{body}");
+    assert!(body.contains("Range of CPUs"), "{body}");
+    let (status, body) = d.http("GET", "/v1.41/containers/nosuch/json", b"");
+    assert_eq!(status, 404);
+    assert!(body.contains("No such container: nosuch"), "{body}");
+    let (status, _) = d.http("POST", "/v1.41/containers/nosuch/start", b"");
+    assert_eq!(status, 404);
+    let (status, _) = d.http("GET", "/v1.41/no/such/path", b"");
+    assert_eq!(status, 404);
+    let (status, _) = d.http(
+        "POST",
+        "/v1.41/containers/create?name=bad/name",
+        br#"{"Image":"busybox","Cmd":["true"]}"#,
+    );
+    assert_eq!(status, 400);
+    let (status, _) = d.http(
+        "POST",
+        "/v1.41/containers/create",
+        br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Binds":["relative:path:x:y"]}}"#,
+    );
+    assert_eq!(status, 400);
+    // Still serving, and nothing half-created.
+    assert_eq!(d.http("GET", "/_ping", b"").0, 200);
+    assert_eq!(ok(&d.berth(&["ps", "-aq"])), "");
+}
+
+#[test]
+fn import_rejects_broken_and_hostile_archives() {
+    require_root!();
+    let d = Daemon::start();
+    let out = d.berth_stdin(
+        &["import", "-", "junk:1"],
+        b"this is not a tar archive at all",
+    );
+    assert_ne!(out.status.code(), Some(0));
+    // A tar whose entry climbs out of the root.
+    let mut hostile = Vec::new();
+    {
+        let mut b = tar::Builder::new(&mut hostile);
+        let data = b"pwned\n";
+        let mut h = tar::Header::new_gnu();
+        h.set_size(data.len() as u64);
+        h.set_mode(0o644);
+        h.set_entry_type(tar::EntryType::Regular);
+        // Write the raw name so the tar crate does not refuse it first.
+        let name = b"../../../../tmp/berth-escape";
+        h.as_old_mut().name[..name.len()].copy_from_slice(name);
+        h.set_cksum();
+        b.append(&h, &data[..]).unwrap();
+        b.finish().unwrap();
+    }
+    let out = d.berth_stdin(&["import", "-", "hostile:1"], &hostile);
+    assert_ne!(out.status.code(), Some(0), "hostile tar must be refused");
+    assert!(!std::path::Path::new("/tmp/berth-escape").exists());
+    let images = ok(&d.berth(&["images", "-q"]));
+    assert_eq!(images, "", "no partial image tagged");
+}
+
+#[test]
+fn logs_follow_kill_signal_and_anonymous_volumes() {
+    require_root!();
+    let d = Daemon::start();
+    d.import_busybox();
+    // logs -f ends when the container exits.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "counter",
+        "busybox",
+        "sh",
+        "-c",
+        "for i in 1 2 3; do echo $i; sleep 0.2; done",
+    ]));
+    assert_eq!(ok(&d.berth(&["logs", "-f", "counter"])), "1\n2\n3");
+    // kill -s delivers the signal.
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "hup",
+        "busybox",
+        "sh",
+        "-c",
+        "trap 'echo got-hup' HUP; while true; do sleep 0.1; done",
+    ]));
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    ok(&d.berth(&["kill", "-s", "HUP", "hup"]));
+    assert!(eventually(5, || text(&d.berth(&["logs", "hup"]).stdout)
+        .contains("got-hup")));
+    assert_eq!(
+        ok(&d.berth(&["inspect", "-f", "{{.State.Status}}", "hup"])),
+        "running"
+    );
+    ok(&d.berth(&["rm", "-f", "hup"]));
+    // --rm takes the container's anonymous volumes along; named ones stay.
+    ok(&d.berth(&[
+        "run",
+        "--rm",
+        "-v",
+        "/scratch",
+        "-v",
+        "keep:/keep",
+        "busybox",
+        "true",
+    ]));
+    assert_eq!(ok(&d.berth(&["volume", "ls", "-q"])), "keep");
+    // An image without a command needs one on the command line.
+    let tar = image_store::busybox_rootfs_tar(std::path::Path::new("/bin/busybox")).unwrap();
+    ok(&d.berth_stdin(&["import", "-", "nocmd:1"], &tar));
+    let out = d.berth(&["run", "--rm", "nocmd:1"]);
+    assert_eq!(out.status.code(), Some(125));
+    assert!(
+        text(&out.stderr).contains("No command specified"),
+        "{}",
+        text(&out.stderr)
+    );
 }
