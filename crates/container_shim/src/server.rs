@@ -96,10 +96,18 @@ impl Runtime {
         (c, log)
     }
 
+    /// A runtime command that reports errors on stderr only.
+    fn command_without_log(&self, sub: &str) -> (Command, PathBuf) {
+        let mut c = Command::new(&self.argv[0]);
+        c.args(&self.argv[1..])
+            .arg("--root")
+            .arg(&self.root)
+            .arg(sub);
+        (c, PathBuf::new())
+    }
+
     /// Runs a runtime command to completion; `Err` carries the runtime's own message.
     async fn run(&self, reaper: &Reaper, mut cmd: Command, log: &Path) -> Result<(), String> {
-        let capture = cmd.get_program().is_empty();
-        let _ = capture;
         let mut child = cmd
             .spawn()
             .map_err(|e| format!("cannot run runtime: {e}"))?;
@@ -545,16 +553,20 @@ async fn serve(
     ) {
         tracing::error!("writing exit record: {e}");
     }
-    let (mut c, log) = shim.runtime.command("delete", "delete");
+    // Report the exit before the runtime's cleanup, which is off the
+    // critical path of `run --rm`. The daemon may remove this shim's work
+    // dir meanwhile, so `delete` logs to its stderr, not into that dir; the
+    // daemon waits for the socket to go before starting a new shim.
+    shim.exited.send_replace(Some(record));
+    let (mut c, _) = shim.runtime.command_without_log("delete");
     c.arg("--force").arg(&shim.runtime.id);
     c.stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    if let Err(e) = shim.runtime.run(&shim.reaper, c, &log).await {
+    if let Err(e) = shim.runtime.run(&shim.reaper, c, Path::new("")).await {
         tracing::warn!("runtime delete: {e}");
     }
     let _ = std::fs::remove_file(&shim.cfg.socket_path);
-    shim.exited.send_replace(Some(record));
     // Let waiting clients read their replies.
     tokio::time::sleep(Duration::from_millis(50)).await;
     server.abort();

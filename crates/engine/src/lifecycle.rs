@@ -144,6 +144,7 @@ impl Engine {
         rec: &Container,
     ) -> std::result::Result<i32, String> {
         let layout = self.layout(&rec.id);
+        let t0 = std::time::Instant::now();
         let argv = self
             .cfg
             .runtime_argv(&rec.runtime)
@@ -153,6 +154,15 @@ impl Engine {
         if let Err(e) = prepared {
             rootfs::unmount_rootfs(&layout);
             return Err(e);
+        }
+        tracing::debug!(container = %rec.id, elapsed = ?t0.elapsed(), "rootfs and bundle ready");
+        // A previous shim of this container may still be cleaning up after
+        // reporting its exit; it removes its socket when done.
+        for _ in 0..100 {
+            if !layout.socket().exists() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
         std::fs::create_dir_all(&layout.run_dir).map_err(|e| e.to_string())?;
         let _ = std::fs::remove_file(layout.exit());
@@ -183,6 +193,7 @@ impl Engine {
                 .await
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())?;
+        tracing::debug!(container = %rec.id, elapsed = ?t0.elapsed(), "shim reported the container created");
         let socket = layout.socket();
         let pending: Vec<PendingAttach> = ctr
             .pending
@@ -201,7 +212,10 @@ impl Engine {
             }
         }
         match client::call(&socket, &Request::Start).await {
-            Ok(_) => Ok(pid),
+            Ok(_) => {
+                tracing::debug!(container = %rec.id, elapsed = ?t0.elapsed(), "process started");
+                Ok(pid)
+            }
             Err(e) => {
                 let _ = client::call(
                     &socket,

@@ -193,7 +193,9 @@ impl Engine {
             device_cgroup_rules: Vec::new(),
             annotations: Default::default(),
         };
+        let t0 = std::time::Instant::now();
         let spec = container_spec::build_spec(&input).map_err(spec_err)?;
+        tracing::debug!(elapsed = ?t0.elapsed(), "built the OCI spec");
         std::fs::create_dir_all(layout.bundle())?;
         container_spec::write_bundle(&layout.bundle(), &spec).map_err(spec_err)?;
         Ok(())
