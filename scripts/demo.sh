@@ -7,15 +7,15 @@
 # app (examples/docker_demo/server.py) in a container and asks it over HTTP which
 # OS it runs on, 5. shows ps/logs/exec/stop/rm, and cleans up.
 #
-# Until `berth build` and bridge networking land, the Flask image is made with
-# `berth import` + `--change`, and the container uses `--network host`.
+# Until `berth build` lands, the Flask image is made with debootstrap and
+# `berth import`, and the app's source is bind-mounted into the container.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export DEBIAN_FRONTEND=noninteractive
 
 if [ "$(id -u)" != 0 ]; then echo "run as root" >&2; exit 1; fi
 need=()
-for p in libseccomp-dev pkg-config busybox-static debootstrap curl tini; do
+for p in libseccomp-dev pkg-config busybox-static debootstrap curl tini iproute2 nftables; do
   dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -34,13 +34,15 @@ cleanup() {
   for id in $("$BERTH" ps -aq 2>/dev/null); do "$BERTH" rm -f "$id" >/dev/null 2>&1; done
   [ -n "${DAEMON:-}" ] && kill "$DAEMON" 2>/dev/null && wait "$DAEMON" 2>/dev/null
   grep -o "$STATE[^ ]*" /proc/self/mountinfo 2>/dev/null | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  ip link del bdemo0 2>/dev/null
+  nft delete table ip berth_demo 2>/dev/null
   rm -rf "$STATE" "$RUN"
   for cg in /sys/fs/cgroup/*/berth-demo /sys/fs/cgroup/berth-demo; do [ -d "$cg" ] && rmdir "$cg" 2>/dev/null; done
 }
 trap cleanup EXIT
 
 "$BERTH" daemon --root "$STATE/root" --exec-root "$RUN" -H "$BERTH_HOST" --cgroup-parent berth-demo \
-  2>"$STATE/daemon.log" &
+  --bridge bdemo0 --nft-table berth_demo --default-subnet 10.199.0.0/24 2>"$STATE/daemon.log" &
 DAEMON=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 
@@ -54,10 +56,10 @@ BERTH="$BERTH" ./scripts/debian-image.sh --include python3,python3-flask --tag s
 "$BERTH" images
 
 echo "== the seed's Flask app in a container"
-"$BERTH" run -d --name web --network host -v "$PWD/examples/docker_demo:/app:ro" -w /app \
+"$BERTH" run -d --name web -p 8000:3000 -v "$PWD/examples/docker_demo:/app:ro" -w /app \
   server/debian python3 server.py
-for _ in $(seq 100); do curl -fs http://localhost:3000 >/dev/null 2>&1 && break; sleep 0.1; done
-echo -n "curl http://localhost:3000 -> "; curl -fsS http://localhost:3000
+for _ in $(seq 100); do curl -fs http://localhost:8000 >/dev/null 2>&1 && break; sleep 0.1; done
+echo -n "curl http://localhost:8000 -> "; curl -fsS http://localhost:8000
 "$BERTH" ps
 "$BERTH" exec web python3 -c 'import platform; print("exec:", platform.system())'
 "$BERTH" logs --tail 2 web

@@ -29,6 +29,15 @@ struct DaemonArgs {
     /// Parent cgroup of every container.
     #[arg(long, default_value = "berth")]
     cgroup_parent: String,
+    /// Bridge device of the default network; `none` disables bridge networking.
+    #[arg(long, default_value = "berth0")]
+    bridge: String,
+    /// Subnet of the default bridge network.
+    #[arg(long, default_value = "172.17.0.0/16")]
+    default_subnet: String,
+    /// nftables table berth owns for NAT and published ports.
+    #[arg(long, default_value = "berth")]
+    nft_table: String,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -70,6 +79,15 @@ fn daemon(args: Vec<String>) -> i32 {
         berth_exe: exe,
         default_runtime: a.default_runtime,
         cgroup_parent: a.cgroup_parent,
+        network: if a.bridge == "none" {
+            None
+        } else {
+            Some(engine::NetworkSettings {
+                bridge: a.bridge,
+                nft_table: a.nft_table,
+                default_subnet: a.default_subnet,
+            })
+        },
     };
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,

@@ -95,6 +95,67 @@ fn network_mode(c: &Container) -> String {
         .unwrap_or_else(|| "default".into())
 }
 
+/// Docker's `Networks` map of NetworkSettings.
+fn networks_json(c: &Container) -> Value {
+    let mut m = serde_json::Map::new();
+    for ep in &c.endpoints {
+        m.insert(
+            ep.network.clone(),
+            json!({
+                "IPAMConfig": Value::Null, "Links": Value::Null, "Aliases": Value::Null,
+                "NetworkID": ep.network_id,
+                "EndpointID": format!("{}{}", &c.id[..32], &ep.network_id[..32.min(ep.network_id.len())]),
+                "Gateway": ep.gateway, "IPAddress": ep.ip, "IPPrefixLen": ep.prefix_len,
+                "IPv6Gateway": "", "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "MacAddress": ep.mac, "DriverOpts": Value::Null,
+            }),
+        );
+    }
+    Value::Object(m)
+}
+
+/// `Ports` of the container list: published ports, then exposed ones.
+fn ports_list(c: &Container) -> Value {
+    let mut out: Vec<Value> = c
+        .ports
+        .iter()
+        .map(|p| json!({ "IP": p.host_ip, "PrivatePort": p.container_port, "PublicPort": p.host_port, "Type": p.proto }))
+        .collect();
+    for key in c.config.exposed_ports.clone().unwrap_or_default() {
+        let (port, proto) = key.split_once('/').unwrap_or((key.as_str(), "tcp"));
+        let Ok(port) = port.parse::<u16>() else {
+            continue;
+        };
+        if !c
+            .ports
+            .iter()
+            .any(|p| p.container_port == port && p.proto == proto)
+        {
+            out.push(json!({ "PrivatePort": port, "Type": proto }));
+        }
+    }
+    Value::Array(out)
+}
+
+/// `NetworkSettings.Ports` of inspect: `{"3000/tcp": [{"HostIp","HostPort"}]}`.
+fn ports_map(c: &Container) -> Value {
+    let mut m = serde_json::Map::new();
+    for key in c.config.exposed_ports.clone().unwrap_or_default() {
+        m.insert(key, Value::Null);
+    }
+    for p in &c.ports {
+        let key = format!("{}/{}", p.container_port, p.proto);
+        let entry = m.entry(key).or_insert(Value::Null);
+        if entry.is_null() {
+            *entry = json!([]);
+        }
+        if let Some(a) = entry.as_array_mut() {
+            a.push(json!({ "HostIp": p.host_ip, "HostPort": p.host_port.to_string() }));
+        }
+    }
+    Value::Object(m)
+}
+
 fn summary(c: &Container) -> Value {
     json!({
         "Id": c.id,
@@ -103,12 +164,12 @@ fn summary(c: &Container) -> Value {
         "ImageID": c.image_id,
         "Command": command_text(c),
         "Created": human::unix(&c.created),
-        "Ports": [],
+        "Ports": ports_list(c),
         "Labels": c.config.labels.clone().unwrap_or_default(),
         "State": c.state.status.as_str(),
         "Status": status_text(c),
         "HostConfig": { "NetworkMode": network_mode(c) },
-        "NetworkSettings": { "Networks": {} },
+        "NetworkSettings": { "Networks": networks_json(c) },
         "Mounts": mounts_json(c),
     })
 }
@@ -257,13 +318,13 @@ pub(crate) fn inspect_json(engine: &AppState, c: &Container) -> Value {
             "HairpinMode": false,
             "LinkLocalIPv6Address": "",
             "LinkLocalIPv6PrefixLen": 0,
-            "Ports": {},
-            "SandboxKey": "",
-            "IPAddress": "",
-            "IPPrefixLen": 0,
-            "Gateway": "",
-            "MacAddress": "",
-            "Networks": {},
+            "Ports": ports_map(c),
+            "SandboxKey": if c.state.pid > 0 { format!("/proc/{}/ns/net", c.state.pid) } else { String::new() },
+            "IPAddress": c.endpoints.first().map(|e| e.ip.clone()).unwrap_or_default(),
+            "IPPrefixLen": c.endpoints.first().map(|e| e.prefix_len).unwrap_or(0),
+            "Gateway": c.endpoints.first().map(|e| e.gateway.clone()).unwrap_or_default(),
+            "MacAddress": c.endpoints.first().map(|e| e.mac.clone()).unwrap_or_default(),
+            "Networks": networks_json(c),
         },
     })
 }

@@ -9,6 +9,7 @@ mod exec;
 mod hijack;
 mod human;
 mod images;
+mod networks;
 mod system;
 mod volumes;
 
@@ -41,6 +42,7 @@ impl From<EngineError> for ApiError {
             EngineError::NotFound(_) => StatusCode::NOT_FOUND,
             EngineError::Conflict(_) => StatusCode::CONFLICT,
             EngineError::InvalidArgument(_) => StatusCode::BAD_REQUEST,
+            EngineError::Forbidden(_) => StatusCode::FORBIDDEN,
             EngineError::NotModified => StatusCode::NOT_MODIFIED,
             EngineError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -126,7 +128,15 @@ pub fn router(engine: Arc<Engine>) -> Router {
             "/volumes/{name}",
             get(volumes::inspect).delete(volumes::remove),
         )
-        .route("/networks", get(system::networks))
+        .route("/networks", get(networks::list))
+        .route("/networks/create", post(networks::create))
+        .route("/networks/prune", post(networks::prune))
+        .route(
+            "/networks/{id}",
+            get(networks::inspect).delete(networks::remove),
+        )
+        .route("/networks/{id}/connect", post(networks::connect))
+        .route("/networks/{id}/disconnect", post(networks::disconnect))
         .route("/healthz", head(system::ping))
         .fallback(not_found)
         .layer(axum::middleware::map_response(common_headers))

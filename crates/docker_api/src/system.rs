@@ -157,17 +157,3 @@ pub(crate) async fn info(State(engine): State<AppState>) -> ApiResult {
         "Warnings": Value::Null,
     }))
 }
-
-pub(crate) async fn networks() -> ApiResult {
-    let net = |name: &str, driver: &str| {
-        json!({
-            "Name": name, "Id": format!("{:0>64}", name.len()), "Created": "0001-01-01T00:00:00Z",
-            "Scope": "local", "Driver": driver, "EnableIPv6": false,
-            "IPAM": { "Driver": "default", "Options": Value::Null, "Config": [] },
-            "Internal": false, "Attachable": false, "Ingress": false,
-            "ConfigFrom": { "Network": "" }, "ConfigOnly": false,
-            "Containers": {}, "Options": {}, "Labels": {},
-        })
-    };
-    ok_json(&json!([net("host", "host"), net("none", "null")]))
-}

@@ -102,6 +102,37 @@ pub struct Container {
     /// Chain of image layer directories (bottom to top) the rootfs stacks.
     #[serde(default)]
     pub layers: Vec<PathBuf>,
+    /// Networks joined while running (cleared when the container stops).
+    #[serde(default)]
+    pub endpoints: Vec<EndpointInfo>,
+    /// Published ports while running, with the host ports actually bound.
+    #[serde(default)]
+    pub ports: Vec<PublishedPort>,
+    /// User networks joined at start besides the one named by NetworkMode
+    /// (`network connect` of a stopped container).
+    #[serde(default)]
+    pub extra_networks: Vec<String>,
+}
+
+/// A container's place on one network.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct EndpointInfo {
+    pub network: String,
+    pub network_id: String,
+    pub ip: String,
+    pub prefix_len: u8,
+    pub gateway: String,
+    pub mac: String,
+}
+
+/// One published port.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct PublishedPort {
+    pub host_ip: String,
+    pub host_port: u16,
+    pub container_port: u16,
+    /// `tcp` or `udp`.
+    pub proto: String,
 }
 
 impl Container {

@@ -194,13 +194,8 @@ pub(crate) fn validate_host_config(hc: &mut HostConfig, ncpu: usize) -> Result<(
             return Err(EngineError::InvalidArgument("invalid PIDs limit".into()));
         }
     }
-    let mode = hc.network_mode.clone().unwrap_or_default();
-    match mode.as_str() {
-        "" | "default" | "bridge" | "none" | "host" => {}
-        m if m.starts_with("container:") => {}
-        m => {
-            return Err(EngineError::NotFound(format!("network {m} not found")));
-        }
+    for key in hc.port_bindings.clone().unwrap_or_default().keys() {
+        crate::networking::parse_port_key(key)?;
     }
     Ok(())
 }
@@ -268,6 +263,8 @@ impl Engine {
         let image = self.resolve_image(&image_ref)?;
         let mut hc = body.host_config.clone().unwrap_or_default();
         validate_host_config(&mut hc, num_cpus())?;
+        self.check_network_mode(hc.network_mode.as_deref().unwrap_or(""))
+            .await?;
         let runtime = hc
             .runtime
             .clone()
@@ -445,6 +442,9 @@ impl Engine {
             runtime,
             manually_stopped: false,
             layers: image.layers.clone(),
+            endpoints: Vec::new(),
+            ports: Vec::new(),
+            extra_networks: Vec::new(),
         };
         {
             // Name reservation and insertion under one write lock.
@@ -567,12 +567,12 @@ mod tests {
         };
         assert!(validate_host_config(&mut hc, 2).is_err());
         let mut hc = HostConfig {
-            network_mode: Some("nosuchnet".into()),
+            port_bindings: Some([("http/tcp".to_string(), None)].into_iter().collect()),
             ..Default::default()
         };
         assert!(matches!(
             validate_host_config(&mut hc, 2),
-            Err(EngineError::NotFound(_))
+            Err(EngineError::InvalidArgument(_))
         ));
     }
 }

@@ -9,6 +9,9 @@ pub enum EngineError {
     /// 409: the object exists or is in a state that forbids the operation.
     #[error("{0}")]
     Conflict(String),
+    /// 403: the operation is never allowed on this object.
+    #[error("{0}")]
+    Forbidden(String),
     /// 400: the request itself is invalid.
     #[error("{0}")]
     InvalidArgument(String),

@@ -14,6 +14,8 @@ pub use images::image_error;
 mod lifecycle;
 mod logs;
 pub mod names;
+mod networking;
+pub use networking::{net_error, NetworkSettings};
 mod rootfs;
 mod spec;
 pub mod volumes;
@@ -44,6 +46,8 @@ pub struct EngineConfig {
     pub default_runtime: String,
     /// Parent of every container's cgroup.
     pub cgroup_parent: String,
+    /// Bridge networking; `None` leaves containers with loopback only.
+    pub network: Option<NetworkSettings>,
 }
 
 impl EngineConfig {
@@ -107,6 +111,8 @@ pub struct Engine {
     pub cfg: EngineConfig,
     pub images: image_store::ImageStore,
     pub volumes: volumes::VolumeStore,
+    /// Bridge networks, NAT and published ports.
+    pub network: Option<container_network::NetworkManager>,
     containers: RwLock<HashMap<String, Arc<Ctr>>>,
     execs: Mutex<HashMap<String, Arc<ExecInstance>>>,
 }
@@ -121,10 +127,25 @@ impl Engine {
         let images = image_store::ImageStore::open(&cfg.root.join("image"))
             .map_err(|e| EngineError::Internal(format!("image store: {e}")))?;
         let volumes = volumes::VolumeStore::open(&cfg.root.join("volumes"))?;
+        let network = match &cfg.network {
+            Some(n) => {
+                let mut nc = container_network::NetworkConfig::new(cfg.root.join("network"));
+                nc.default_bridge = n.bridge.clone();
+                nc.table_name = n.nft_table.clone();
+                nc.default_subnet = n.default_subnet.clone();
+                Some(
+                    container_network::NetworkManager::open(nc)
+                        .await
+                        .map_err(|e| EngineError::Internal(format!("networking: {e}")))?,
+                )
+            }
+            None => None,
+        };
         let engine = Arc::new(Engine {
             cfg,
             images,
             volumes,
+            network,
             containers: RwLock::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
         });

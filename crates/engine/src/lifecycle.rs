@@ -70,9 +70,11 @@ impl Engine {
     pub(crate) async fn start_locked(self: &Arc<Self>, ctr: &Arc<Ctr>) -> Result<()> {
         let rec = ctr.get();
         match self.launch(ctr, &rec).await {
-            Ok(pid) => {
+            Ok((pid, joined)) => {
                 let rec = {
                     let mut r = ctr.rec.lock().unwrap_or_else(|e| e.into_inner());
+                    r.endpoints = joined.endpoints;
+                    r.ports = joined.ports;
                     r.state.status = Status::Running;
                     r.state.pid = pid;
                     r.state.error.clear();
@@ -142,7 +144,7 @@ impl Engine {
         self: &Arc<Self>,
         ctr: &Arc<Ctr>,
         rec: &Container,
-    ) -> std::result::Result<i32, String> {
+    ) -> std::result::Result<(i32, crate::networking::Joined), String> {
         let layout = self.layout(&rec.id);
         let t0 = std::time::Instant::now();
         let argv = self
@@ -195,6 +197,30 @@ impl Engine {
                 .map_err(|e| e.to_string())?;
         tracing::debug!(container = %rec.id, elapsed = ?t0.elapsed(), "shim reported the container created");
         let socket = layout.socket();
+        // The network namespace exists now; join networks before the
+        // process runs, so it starts with its address and ports in place.
+        let joined = match self.join_networks(rec, pid).await {
+            Ok(j) => j,
+            Err(e) => {
+                let _ = client::call(
+                    &socket,
+                    &Request::Kill {
+                        signal: libc::SIGKILL,
+                    },
+                )
+                .await;
+                let _ = client::call(&socket, &Request::Wait).await;
+                for p in ctr
+                    .pending
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .drain(..)
+                {
+                    let _ = p.tx.send(None);
+                }
+                return Err(e);
+            }
+        };
         let pending: Vec<PendingAttach> = ctr
             .pending
             .lock()
@@ -214,7 +240,7 @@ impl Engine {
         match client::call(&socket, &Request::Start).await {
             Ok(_) => {
                 tracing::debug!(container = %rec.id, elapsed = ?t0.elapsed(), "process started");
-                Ok(pid)
+                Ok((pid, joined))
             }
             Err(e) => {
                 let _ = client::call(
@@ -225,6 +251,9 @@ impl Engine {
                 )
                 .await;
                 let _ = client::call(&socket, &Request::Wait).await;
+                let mut gone = rec.clone();
+                gone.endpoints = joined.endpoints;
+                self.leave_networks(&gone).await;
                 Err(e.to_string())
             }
         }
@@ -284,6 +313,13 @@ impl Engine {
             r.state.exit_code = code;
             r.state.pid = 0;
             r.state.finished_at = finished;
+            r.clone()
+        };
+        self.leave_networks(&rec).await;
+        let rec = {
+            let mut r = ctr.rec.lock().unwrap_or_else(|e| e.into_inner());
+            r.endpoints.clear();
+            r.ports.clear();
             r.clone()
         };
         let _ = self.persist(&rec);
@@ -604,6 +640,7 @@ impl Engine {
             return Ok(());
         }
         let layout = self.layout(&rec.id);
+        self.leave_networks(&rec).await;
         rootfs::unmount_rootfs(&layout);
         self.containers
             .write()
@@ -636,7 +673,9 @@ impl Engine {
     /// the shims that are still there.
     pub(crate) async fn load_containers(self: &Arc<Self>) {
         let dir = self.cfg.root.join("containers");
+        let mut live = std::collections::HashSet::new();
         let Ok(rd) = std::fs::read_dir(&dir) else {
+            self.reconcile_networks(&live).await;
             return;
         };
         for e in rd.flatten() {
@@ -665,6 +704,7 @@ impl Engine {
                 .map(|r| r.running)
                 .unwrap_or(false);
             if alive {
+                live.insert(rec.id.clone());
                 tracing::info!(container = %rec.id, "re-attached to running container");
                 let engine = self.clone();
                 tokio::spawn(async move { engine.monitor(ctr).await });
@@ -677,6 +717,7 @@ impl Engine {
                 tokio::spawn(async move { engine.on_exit(ctr, code, finished, &started).await });
             }
         }
+        self.reconcile_networks(&live).await;
     }
 }
 

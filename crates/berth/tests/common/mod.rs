@@ -35,6 +35,8 @@ pub struct Daemon {
     pub exec_root: PathBuf,
     pub socket: PathBuf,
     pub runtime: String,
+    /// Subnet of this daemon's default bridge (unique per test).
+    pub subnet: String,
     child: Option<Child>,
 }
 
@@ -45,7 +47,10 @@ impl Daemon {
     }
 
     pub fn start_with_runtime(runtime: &str) -> Daemon {
-        let prefix = format!("bt-{:06x}", rand::thread_rng().gen::<u32>() & 0xff_ffff);
+        let r: u32 = rand::thread_rng().gen();
+        let prefix = format!("bt-{:06x}", r & 0xff_ffff);
+        // A /24 of 10.200.0.0/16 - 10.255.0.0/16 per test daemon.
+        let subnet = format!("10.{}.{}.0/24", 200 + (r >> 24) % 56, (r >> 16) & 0xff);
         let base = PathBuf::from("/tmp").join(&prefix);
         let mut d = Daemon {
             root: base.join("root"),
@@ -53,6 +58,7 @@ impl Daemon {
             socket: PathBuf::from("/run").join(&prefix).join("berth.sock"),
             prefix,
             runtime: runtime.to_string(),
+            subnet,
             child: None,
         };
         d.spawn();
@@ -84,6 +90,12 @@ impl Daemon {
             .arg(&self.runtime)
             .arg("--log-level")
             .arg("debug")
+            .arg("--bridge")
+            .arg(&self.prefix)
+            .arg("--nft-table")
+            .arg(self.prefix.replace('-', "_"))
+            .arg("--default-subnet")
+            .arg(&self.subnet)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::from(log))
@@ -237,6 +249,27 @@ impl Drop for Daemon {
         for cg in cgroup_dirs(&self.prefix) {
             remove_cgroup_tree(&cg);
         }
+        // Network objects this daemon made: links marked with its table, the
+        // default bridge, and its nftables table.
+        let table = self.prefix.replace('-', "_");
+        if let Ok(out) = Command::new("ip").args(["-o", "link", "show"]).output() {
+            for line in text(&out.stdout).lines() {
+                if line.contains(&format!("alias berth:{table}:"))
+                    || line.contains(&format!(": {}:", self.prefix))
+                {
+                    if let Some(name) = line
+                        .split(": ")
+                        .nth(1)
+                        .map(|n| n.split('@').next().unwrap_or(n))
+                    {
+                        let _ = Command::new("ip").args(["link", "del", name]).output();
+                    }
+                }
+            }
+        }
+        let _ = Command::new("nft")
+            .args(["delete", "table", "ip", &table])
+            .output();
         let _ = std::fs::remove_dir_all(&self.exec_root);
         if std::env::var_os("BERTH_KEEP_TEST_STATE").is_none() {
             let _ = std::fs::remove_dir_all(&base);
