@@ -204,7 +204,9 @@ fn matches_filters(c: &Container, filters: &HashMap<String, Vec<String>>) -> boo
     true
 }
 
-fn parse_filters(q: &HashMap<String, String>) -> Result<HashMap<String, Vec<String>>, ApiError> {
+pub(crate) fn parse_filters(
+    q: &HashMap<String, String>,
+) -> Result<HashMap<String, Vec<String>>, ApiError> {
     let Some(raw) = q.get("filters").filter(|s| !s.is_empty()) else {
         return Ok(HashMap::new());
     };

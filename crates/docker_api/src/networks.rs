@@ -76,7 +76,30 @@ fn network_json(engine: &AppState, n: &container_network::Network) -> Value {
     })
 }
 
-pub(crate) async fn list(State(engine): State<AppState>) -> ApiResult {
+/// Whether a network passes `filters` (`name`, `id`, `driver`, `type`, `scope`).
+fn passes(v: &Value, filters: &HashMap<String, Vec<String>>) -> bool {
+    let s = |k: &str| v.get(k).and_then(|x| x.as_str()).unwrap_or("").to_string();
+    filters.iter().all(|(key, values)| {
+        values.is_empty()
+            || values.iter().any(|want| match key.as_str() {
+                "name" => s("Name").contains(want.as_str()),
+                "id" => s("Id").starts_with(want.as_str()),
+                "driver" => &s("Driver") == want,
+                "scope" => &s("Scope") == want,
+                "type" => {
+                    let builtin = matches!(s("Name").as_str(), "host" | "none" | "bridge");
+                    (want == "builtin") == builtin
+                }
+                _ => true,
+            })
+    })
+}
+
+pub(crate) async fn list(
+    State(engine): State<AppState>,
+    axum::extract::Query(q): axum::extract::Query<HashMap<String, String>>,
+) -> ApiResult {
+    let filters = crate::containers::parse_filters(&q)?;
     let mut out: Vec<Value> = engine
         .network_list()
         .await
@@ -85,6 +108,7 @@ pub(crate) async fn list(State(engine): State<AppState>) -> ApiResult {
         .collect();
     out.push(builtin("host"));
     out.push(builtin("none"));
+    out.retain(|v| passes(v, &filters));
     ok_json(&out)
 }
 
@@ -144,7 +168,21 @@ pub(crate) async fn create(State(engine): State<AppState>, body: Bytes) -> ApiRe
         ));
     }
     let subnet = configs.first().and_then(|c| c.get("Subnet").cloned());
+    let gateway = configs
+        .first()
+        .and_then(|c| c.get("Gateway").cloned())
+        .filter(|g| !g.is_empty());
     let n = engine.network_create(&b.name, subnet.as_deref()).await?;
+    if let Some(g) = gateway {
+        if g != n.gateway.to_string() {
+            // The gateway is always the subnet's first address for now.
+            let _ = engine.network_remove(&n.name).await;
+            return Err(ApiError::bad_request(format!(
+                "custom gateway {g} is not supported: the gateway of {} is {}",
+                n.subnet, n.gateway
+            )));
+        }
+    }
     Ok(json_response(
         StatusCode::CREATED,
         &json!({ "Id": n.id, "Warning": "" }),

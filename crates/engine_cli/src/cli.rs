@@ -64,6 +64,16 @@ fn check_filter(v: &str) -> Result<(), String> {
         Err("bad format of filter (expected name=value)".into())
     }
 }
+fn check_label(v: &str) -> Result<(), String> {
+    let key = v.split_once('=').map_or(v, |(k, _)| k).trim();
+    if key.is_empty() {
+        Err(format!("invalid label '{v}': empty name"))
+    } else if key.contains([' ', '\t']) {
+        Err(format!("label '{key}' contains whitespaces"))
+    } else {
+        Ok(())
+    }
+}
 fn check_pull(v: &str) -> Result<(), String> {
     opts::validate_pull(v)
 }
@@ -354,6 +364,54 @@ pub fn command(path: &str) -> Option<CommandSpec> {
             val("filter", None, "filter", "Provide filter values (e.g. \"label=<label>\")").check(check_filter),
             sw("force", Some('f'), "Do not prompt for confirmation"),
         ], Args::None),
+        "network create" => spec("network create", "[OPTIONS] NETWORK", "Create a network", &[], vec![
+            sw("attachable", None, "Enable manual container attachment"),
+            val("aux-address", None, "map", "Auxiliary IPv4 or IPv6 addresses used by Network driver").default("map[]"),
+            val("config-from", None, "string", "The network from which to copy the configuration"),
+            sw("config-only", None, "Create a configuration only network"),
+            val("driver", Some('d'), "string", "Driver to manage the Network").default("\"bridge\""),
+            val("gateway", None, "strings", "IPv4 or IPv6 Gateway for the master subnet"),
+            sw("ingress", None, "Create swarm routing-mesh network"),
+            sw("internal", None, "Restrict external access to the network"),
+            val("ip-range", None, "strings", "Allocate container ip from a sub-range"),
+            val("ipam-driver", None, "string", "IP Address Management Driver").default("\"default\""),
+            val("ipam-opt", None, "map", "Set IPAM driver specific options").default("map[]"),
+            sw("ipv4", None, "Enable or disable IPv4 address assignment").default("true"),
+            sw("ipv6", None, "Enable or disable IPv6 address assignment"),
+            val("label", None, "list", "Set metadata on a network").check(check_label),
+            val("opt", Some('o'), "map", "Set driver specific options").default("map[]"),
+            val("scope", None, "string", "Control the network's scope"),
+            val("subnet", None, "strings", "Subnet in CIDR format that represents a network segment"),
+        ], Args::Exact(1)),
+        "network ls" => spec("network ls", "[OPTIONS]", "List networks", &["network ls", "network list"], vec![
+            val("filter", Some('f'), "filter", "Provide filter values (e.g. \"driver=bridge\")").check(check_filter),
+            val("format", None, "string", FORMAT_TABLE_USAGE),
+            sw("no-trunc", None, "Do not truncate the output"),
+            sw("quiet", Some('q'), "Only display network IDs"),
+        ], Args::None),
+        "network inspect" => spec("network inspect", "[OPTIONS] NETWORK [NETWORK...]", "Display detailed information on one or more networks", &[], vec![
+            val("format", Some('f'), "string", FORMAT_USAGE),
+            sw("verbose", Some('v'), "Verbose output for diagnostics"),
+        ], Args::Min(1)),
+        "network rm" => spec("network rm", "NETWORK [NETWORK...]", "Remove one or more networks", &["network rm", "network remove"], vec![
+            sw("force", Some('f'), "Do not error if the network does not exist"),
+        ], Args::Min(1)),
+        "network connect" => spec("network connect", "[OPTIONS] NETWORK CONTAINER", "Connect a container to a network", &[], vec![
+            val("alias", None, "strings", "Add network-scoped alias for the container"),
+            val("driver-opt", None, "strings", "driver options for the network"),
+            val("gw-priority", None, "int", "Highest gw-priority provides the default gateway. Accepts positive and negative values."),
+            val("ip", None, "string", "IPv4 address (e.g., \"172.30.100.104\")"),
+            val("ip6", None, "string", "IPv6 address (e.g., \"2001:db8::33\")"),
+            val("link", None, "list", "Add link to another container"),
+            val("link-local-ip", None, "strings", "Add a link-local address for the container"),
+        ], Args::Exact(2)),
+        "network disconnect" => spec("network disconnect", "[OPTIONS] NETWORK CONTAINER", "Disconnect a container from a network", &[], vec![
+            sw("force", Some('f'), "Force the container to disconnect from a network"),
+        ], Args::Exact(2)),
+        "network prune" => spec("network prune", "[OPTIONS]", "Remove all unused networks", &[], vec![
+            val("filter", None, "filter", "Provide filter values (e.g. \"until=<timestamp>\")").check(check_filter),
+            sw("force", Some('f'), "Do not prompt for confirmation"),
+        ], Args::None),
         "version" => spec("version", "[OPTIONS]", "Show the Docker version information", &[], vec![
             val("format", Some('f'), "string", FORMAT_USAGE),
         ], Args::None),
@@ -411,6 +469,15 @@ const GROUP_ALIASES: &[(&str, &str, &str)] = &[
     ("volume", "remove", "volume rm"),
     ("volume", "inspect", "volume inspect"),
     ("volume", "prune", "volume prune"),
+    ("network", "connect", "network connect"),
+    ("network", "create", "network create"),
+    ("network", "disconnect", "network disconnect"),
+    ("network", "inspect", "network inspect"),
+    ("network", "ls", "network ls"),
+    ("network", "list", "network ls"),
+    ("network", "prune", "network prune"),
+    ("network", "rm", "network rm"),
+    ("network", "remove", "network rm"),
     ("system", "info", "info"),
 ];
 
@@ -420,7 +487,7 @@ pub fn resolve(args: &[String]) -> Result<Option<(&'static str, usize)>, &'stati
     let Some(first) = args.first() else {
         return Ok(None);
     };
-    for group in ["container", "image", "volume", "system"] {
+    for group in ["container", "image", "network", "volume", "system"] {
         if first == group {
             let sub = args.get(1).map(String::as_str).unwrap_or("");
             return GROUP_ALIASES
@@ -450,6 +517,18 @@ pub fn group_help(group: &str) -> String {
             ("ls", "List volumes"),
             ("prune", "Remove unused local volumes"),
             ("rm", "Remove one or more volumes"),
+        ],
+        "network" => vec![
+            ("connect", "Connect a container to a network"),
+            ("create", "Create a network"),
+            ("disconnect", "Disconnect a container from a network"),
+            (
+                "inspect",
+                "Display detailed information on one or more networks",
+            ),
+            ("ls", "List networks"),
+            ("prune", "Remove all unused networks"),
+            ("rm", "Remove one or more networks"),
         ],
         "container" => vec![
             ("create", "Create a new container"),
@@ -504,6 +583,7 @@ pub fn group_help(group: &str) -> String {
     };
     let title = match group {
         "volume" => "Manage volumes",
+        "network" => "Manage networks",
         "container" => "Manage containers",
         "image" => "Manage images",
         _ => "Manage Docker",
@@ -540,6 +620,7 @@ pub fn main_help() -> String {
     for (n, d) in [
         ("container", "Manage containers"),
         ("image", "Manage images"),
+        ("network", "Manage networks"),
         ("system", "Manage Docker"),
         ("volume", "Manage volumes"),
     ] {
@@ -573,6 +654,11 @@ mod tests {
         assert_eq!(resolve(&v(&["image", "rm", "x"])), Ok(Some(("rmi", 2))));
         assert_eq!(resolve(&v(&["volume", "ls"])), Ok(Some(("volume ls", 2))));
         assert_eq!(resolve(&v(&["volume"])), Err("volume"));
+        assert_eq!(
+            resolve(&v(&["network", "remove", "n"])),
+            Ok(Some(("network rm", 2)))
+        );
+        assert_eq!(resolve(&v(&["network", "bogus"])), Err("network"));
         assert_eq!(resolve(&v(&["daemon"])), Ok(None));
     }
 
@@ -593,6 +679,9 @@ mod tests {
             "logs",
             "images",
             "volume create",
+            "network create",
+            "network ls",
+            "network connect",
         ] {
             let s = command(p).unwrap();
             for (i, a) in s.flags.iter().enumerate() {

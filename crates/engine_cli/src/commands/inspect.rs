@@ -19,20 +19,21 @@ fn object_path(kind: &str, name: &str) -> String {
     }
 }
 
-async fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, size: bool) -> CliResult<String> {
+async fn fetch(ctx: &Ctx, name: &str, kind: Option<&str>, p: &Parsed) -> CliResult<String> {
     let kinds: Vec<&str> = match kind {
         Some(k) => vec![k],
         None => ORDER.to_vec(),
     };
     for k in &kinds {
-        let query: Vec<(&str, String)> = if *k == "container" && size {
-            vec![("size", "1".to_string())]
-        } else {
-            Vec::new()
+        let query: Vec<(&str, String)> = match *k {
+            "container" if p.bool("size") => vec![("size", "1".to_string())],
+            "network" if p.bool("verbose") => vec![("verbose", "true".to_string())],
+            _ => Vec::new(),
         };
         match ctx.client.get_text(&object_path(k, name), &query).await {
             Ok(text) => return Ok(text),
-            Err(e) if e.is_not_found() => continue,
+            // docker passes the daemon's message through for networks.
+            Err(e) if e.is_not_found() && kind != Some("network") => continue,
             Err(e) => return Err(e),
         }
     }
@@ -82,7 +83,8 @@ pub fn render(raws: &[String], format: &str) -> CliResult<(String, Vec<String>)>
     Ok((out, errors))
 }
 
-/// `inspect` / `container inspect` / `image inspect` / `volume inspect`.
+/// `inspect` / `container inspect` / `image inspect` / `network inspect` /
+/// `volume inspect`.
 pub async fn inspect(ctx: &Ctx, p: &Parsed, kind: Option<&str>) -> CliResult<()> {
     if let Some(k) = kind {
         if !ORDER.contains(&k) {
@@ -98,7 +100,7 @@ pub async fn inspect(ctx: &Ctx, p: &Parsed, kind: Option<&str>) -> CliResult<()>
     let mut raws = Vec::new();
     let mut errors = Vec::new();
     for name in &p.args {
-        match fetch(ctx, name, kind, p.bool("size")).await {
+        match fetch(ctx, name, kind, p).await {
             Ok(r) => raws.push(r),
             Err(e) => errors.push(e.to_string()),
         }

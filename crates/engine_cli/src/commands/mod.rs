@@ -5,6 +5,7 @@ pub mod exec;
 pub mod image;
 pub mod inspect;
 pub mod logs;
+pub mod network;
 pub mod ps;
 pub mod run;
 pub mod system;
@@ -46,6 +47,7 @@ pub async fn dispatch(ctx: &Ctx, path: &str, p: &Parsed) -> CliResult<()> {
         "container inspect" => inspect::inspect(ctx, p, Some("container")).await,
         "image inspect" => inspect::inspect(ctx, p, Some("image")).await,
         "volume inspect" => inspect::inspect(ctx, p, Some("volume")).await,
+        "network inspect" => inspect::inspect(ctx, p, Some("network")).await,
         "images" => image::images(ctx, p).await,
         "rmi" => image::rmi(ctx, p).await,
         "tag" => image::tag(ctx, p).await,
@@ -56,6 +58,12 @@ pub async fn dispatch(ctx: &Ctx, path: &str, p: &Parsed) -> CliResult<()> {
         "volume ls" => volume::ls(ctx, p).await,
         "volume rm" => volume::rm(ctx, p).await,
         "volume prune" => volume::prune(ctx, p).await,
+        "network create" => network::create(ctx, p).await,
+        "network ls" => network::ls(ctx, p).await,
+        "network rm" => network::rm(ctx, p).await,
+        "network connect" => network::connect(ctx, p).await,
+        "network disconnect" => network::disconnect(ctx, p).await,
+        "network prune" => network::prune(ctx, p).await,
         "version" => system::version(ctx, p).await,
         "info" => system::info(ctx, p).await,
         other => Err(CliError::Other(format!("unknown command: {other}"))),

@@ -13,7 +13,8 @@ use crate::format::human::human_size;
 use crate::format::json::Value;
 use crate::format::{obj, render_rows};
 
-fn kv(values: &[String]) -> HashMap<String, String> {
+/// Docker's `ConvertKVStringsToMap`: "k=v" pairs (a bare "k" maps to "").
+pub(crate) fn kv(values: &[String]) -> HashMap<String, String> {
     values
         .iter()
         .map(|v| match v.split_once('=') {
@@ -153,7 +154,8 @@ pub async fn rm(ctx: &Ctx, p: &Parsed) -> CliResult<()> {
     .await
 }
 
-fn confirm(prompt: &str) -> bool {
+/// Prints a `[y/N]` prompt and reads the answer from stdin.
+pub(crate) fn confirm(prompt: &str) -> bool {
     crate::streams::write_stdout(prompt.as_bytes());
     let mut line = String::new();
     if std::io::stdin().lock().read_line(&mut line).is_err() {
