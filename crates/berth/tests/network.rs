@@ -44,6 +44,47 @@ fn host_address() -> Option<String> {
         .find(|a| !a.is_empty())
 }
 
+/// Builds a static UDP echo server (port 9999, replies "echo:<data>").
+fn udp_echo_binary(d: &Daemon) -> Option<std::path::PathBuf> {
+    let dir = d.root.parent()?.join("udpecho");
+    std::fs::create_dir_all(&dir).ok()?;
+    let src = dir.join("udpecho.c");
+    std::fs::write(
+        &src,
+        r#"#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+int main(void) {
+  int s = socket(AF_INET, SOCK_DGRAM, 0);
+  struct sockaddr_in a = {0}; a.sin_family = AF_INET; a.sin_port = htons(9999);
+  if (bind(s, (struct sockaddr *)&a, sizeof a) < 0) return 1;
+  for (;;) {
+    char buf[512], out[520]; struct sockaddr_in from; socklen_t fl = sizeof from;
+    int n = recvfrom(s, buf, sizeof buf, 0, (struct sockaddr *)&from, &fl);
+    if (n < 0) continue;
+    memcpy(out, "echo:", 5); memcpy(out + 5, buf, n);
+    sendto(s, out, n + 5, 0, (struct sockaddr *)&from, fl);
+  }
+}
+"#,
+    )
+    .ok()?;
+    let out = std::process::Command::new("cc")
+        .args(["-static", "-O2", "-o"])
+        .arg(dir.join("udpecho"))
+        .arg(&src)
+        .output()
+        .ok()?;
+    if !out.status.success() {
+        eprintln!(
+            "skipping the UDP check: cannot build a static binary: {}",
+            text(&out.stderr)
+        );
+        return None;
+    }
+    Some(dir)
+}
+
 const WEB: &str =
     "mkdir -p /www && echo hello-from-container > /www/index.html && httpd -f -p 8080 -h /www";
 
@@ -275,4 +316,126 @@ fn docker_cli_publishes_ports_and_manages_networks() {
     ok(&d.docker(&["network", "disconnect", &net, "dweb"]));
     assert_eq!(ok(&d.docker(&["network", "rm", &net])), net);
     ok(&d.docker(&["rm", "-f", "dweb"]));
+}
+
+#[test]
+fn publish_all_udp_and_aliases() {
+    require_root!();
+    let d = Daemon::start();
+    d.import_busybox();
+    // -P publishes exposed ports on free host ports.
+    ok(&d.berth(&[
+        "run", "-d", "--name", "pall", "--expose", "8080", "-P", "busybox", "sh", "-c", WEB,
+    ]));
+    let port_line = ok(&d.berth(&["port", "pall", "8080/tcp"]));
+    let host_port = port_line
+        .lines()
+        .next()
+        .unwrap_or("")
+        .rsplit(':')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    assert!(host_port.parse::<u16>().is_ok(), "{port_line}");
+    let addr = format!("127.0.0.1:{host_port}");
+    assert!(eventually(5, || http_get(&addr)
+        .is_some_and(|r| r.contains("hello-from-container"))));
+    // UDP: busybox has no UDP server here, so a tiny static echo server is
+    // compiled for the test (skipped without a C compiler).
+    if let Some(dir) = udp_echo_binary(&d) {
+        let uport = free_port();
+        let bind = format!("{}:/t:ro", dir.display());
+        ok(&d.berth(&[
+            "run",
+            "-d",
+            "--name",
+            "udp",
+            "-v",
+            &bind,
+            "-p",
+            &format!("{uport}:9999/udp"),
+            "busybox",
+            "/t/udpecho",
+        ]));
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        sock.set_read_timeout(Some(Duration::from_millis(300)))
+            .unwrap();
+        let mut got = String::new();
+        for _ in 0..20 {
+            let _ = sock.send_to(b"udp-ping", ("127.0.0.1", uport));
+            let mut buf = [0u8; 64];
+            if let Ok((n, _)) = sock.recv_from(&mut buf) {
+                got = String::from_utf8_lossy(&buf[..n]).into_owned();
+                break;
+            }
+        }
+        assert_eq!(got, "echo:udp-ping");
+    }
+    // --network-alias resolves on a user network.
+    let r: u32 = rand::thread_rng().gen();
+    let net = format!("{}-al", d.prefix);
+    ok(&d.berth(&[
+        "network",
+        "create",
+        "--subnet",
+        &format!("10.{}.{}.0/24", 60 + (r >> 24) % 30, r & 0xff),
+        &net,
+    ]));
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--network",
+        &net,
+        "--network-alias",
+        "database",
+        "--name",
+        "pg",
+        "busybox",
+        "sleep",
+        "60",
+    ]));
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "--network",
+        &net,
+        "busybox",
+        "ping",
+        "-c1",
+        "-W2",
+        "database",
+    ]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}{}",
+        text(&out.stdout),
+        text(&out.stderr)
+    );
+    ok(&d.berth(&["rm", "-f", "pg"]));
+    ok(&d.berth(&["network", "rm", &net]));
+}
+
+/// Opt-in (BERTH_TEST_EGRESS=1, `--ignored`): a container reaches the Debian
+/// mirror through NAT, resolving with the host's resolver.
+#[test]
+#[ignore = "needs the outside network; run with BERTH_TEST_EGRESS=1 -- --ignored"]
+fn egress_reaches_the_debian_mirror() {
+    require_root!();
+    if std::env::var_os("BERTH_TEST_EGRESS").is_none() {
+        eprintln!("skipped: set BERTH_TEST_EGRESS=1");
+        return;
+    }
+    let d = Daemon::start();
+    d.import_busybox();
+    let out = d.berth(&[
+        "run",
+        "--rm",
+        "busybox",
+        "wget",
+        "-O",
+        "/dev/null",
+        "http://deb.debian.org/debian/",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }

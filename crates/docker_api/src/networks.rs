@@ -204,6 +204,15 @@ pub(crate) async fn remove(State(engine): State<AppState>, Path(id): Path<String
 #[serde(rename_all = "PascalCase")]
 struct ConnectBody {
     container: String,
+    #[serde(default)]
+    endpoint_config: Option<EndpointConfig>,
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase")]
+struct EndpointConfig {
+    #[serde(default)]
+    aliases: Option<Vec<String>>,
 }
 
 pub(crate) async fn connect(
@@ -213,7 +222,11 @@ pub(crate) async fn connect(
 ) -> ApiResult {
     let b: ConnectBody = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    engine.network_connect(&id, &b.container).await?;
+    let aliases = b
+        .endpoint_config
+        .and_then(|e| e.aliases)
+        .unwrap_or_default();
+    engine.network_connect(&id, &b.container, aliases).await?;
     Ok(StatusCode::OK.into_response())
 }
 

@@ -112,6 +112,9 @@ pub struct Container {
     /// (`network connect` of a stopped container).
     #[serde(default)]
     pub extra_networks: Vec<String>,
+    /// DNS aliases per network (`--network-alias`), keyed by network name.
+    #[serde(default)]
+    pub aliases: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// A container's place on one network.

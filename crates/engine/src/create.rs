@@ -425,6 +425,35 @@ impl Engine {
             },
         };
 
+        // Network-scoped aliases, keyed by the network's own name.
+        let mut aliases = HashMap::new();
+        if let Some(ec) = body
+            .networking_config
+            .as_ref()
+            .and_then(|n| n.endpoints_config.as_ref())
+        {
+            let default_net = self
+                .net()
+                .map(|n| n.config().default_network.clone())
+                .unwrap_or_default();
+            for (net, settings) in ec {
+                let list: Vec<String> = settings
+                    .aliases
+                    .clone()
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|a| !a.is_empty())
+                    .collect();
+                if list.is_empty() {
+                    continue;
+                }
+                let key = match net.as_str() {
+                    "default" | "bridge" => default_net.clone(),
+                    n => n.to_string(),
+                };
+                aliases.insert(key, list);
+            }
+        }
         let layout = self.layout(&id);
         let rec = Container {
             id: id.clone(),
@@ -445,6 +474,7 @@ impl Engine {
             endpoints: Vec::new(),
             ports: Vec::new(),
             extra_networks: Vec::new(),
+            aliases,
         };
         {
             // Name reservation and insertion under one write lock.

@@ -204,11 +204,12 @@ impl Engine {
         let netns = format!("/proc/{pid}/ns/net");
         let mut first = None;
         for name in &networks {
+            let aliases = rec.aliases.get(name).cloned().unwrap_or_default();
             let req = AttachRequest {
                 container_id: &rec.id,
                 netns_path: Path::new(&netns),
                 name: &rec.name,
-                aliases: &[],
+                aliases: &aliases,
             };
             match net.attach(name, req).await {
                 Ok(ep) => {
@@ -367,7 +368,12 @@ impl Engine {
 
     /// Connects a container to a network: at once when it runs, else from
     /// its next start.
-    pub async fn network_connect(&self, key: &str, container: &str) -> Result<()> {
+    pub async fn network_connect(
+        &self,
+        key: &str,
+        container: &str,
+        aliases: Vec<String>,
+    ) -> Result<()> {
         let n = self.network_get(key).await?;
         let ctr = self.find(container)?;
         let rec = ctr.get();
@@ -385,13 +391,17 @@ impl Engine {
                 "container sharing network namespace with another container or host cannot be connected to any other network (mode {mode})"
             )));
         }
+        if !aliases.is_empty() {
+            let mut r = ctr.rec.lock().unwrap_or_else(|e| e.into_inner());
+            r.aliases.insert(n.name.clone(), aliases.clone());
+        }
         if rec.state.status == crate::container::Status::Running {
             let netns = format!("/proc/{}/ns/net", rec.state.pid);
             let req = AttachRequest {
                 container_id: &rec.id,
                 netns_path: Path::new(&netns),
                 name: &rec.name,
-                aliases: &[],
+                aliases: &aliases,
             };
             let ep = self
                 .manager()?
