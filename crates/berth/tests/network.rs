@@ -439,3 +439,65 @@ fn egress_reaches_the_debian_mirror() {
     ]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
 }
+
+#[test]
+fn daemon_crash_leaves_no_network_state_behind() {
+    require_root!();
+    let mut d = Daemon::start();
+    d.import_busybox();
+    let table = d.prefix.replace('-', "_");
+    let port = free_port();
+    let id = ok(&d.berth(&[
+        "run",
+        "-d",
+        "-p",
+        &format!("{port}:80"),
+        "busybox",
+        "sleep",
+        "1",
+    ]));
+    let keeper = free_port();
+    ok(&d.berth(&[
+        "run",
+        "-d",
+        "--name",
+        "keeper",
+        "-p",
+        &format!("{keeper}:8080"),
+        "busybox",
+        "sh",
+        "-c",
+        WEB,
+    ]));
+    d.kill9();
+    // The short one exits while no daemon is there.
+    std::thread::sleep(Duration::from_millis(1500));
+    d.spawn();
+    let nft = |t: &str| {
+        text(
+            &std::process::Command::new("nft")
+                .args(["list", "table", "ip", t])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    };
+    assert!(
+        eventually(5, || !nft(&table).contains(&port.to_string())),
+        "{}",
+        nft(&table)
+    );
+    let links = text(
+        &std::process::Command::new("ip")
+            .args(["-o", "link", "show"])
+            .output()
+            .unwrap()
+            .stdout,
+    );
+    assert!(!links.contains(&format!("ep:{id}")), "{links}");
+    // The survivor keeps its port across the restart.
+    let addr = format!("127.0.0.1:{keeper}");
+    assert!(eventually(5, || http_get(&addr)
+        .is_some_and(|r| r.contains("hello-from-container"))));
+    assert!(nft(&table).contains(&keeper.to_string()));
+}

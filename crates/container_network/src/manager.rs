@@ -727,6 +727,17 @@ impl NetworkManager {
     /// Removes every port mapping of `container_id`.
     pub async fn unpublish(&self, container_id: &str) -> Result<()> {
         let mut inner = self.inner.lock().await;
+        let has_rules = inner
+            .state
+            .published
+            .iter()
+            .any(|p| p.container_id == container_id);
+        if !has_rules {
+            // Nothing published: no rules to regenerate (an `nft` run costs
+            // milliseconds on every container exit otherwise).
+            inner.reservations.remove(container_id);
+            return Ok(());
+        }
         inner
             .state
             .published
