@@ -703,6 +703,23 @@ async fn handle(shim: Arc<Shim>, mut conn: UnixStream) -> Result<(), ShimError> 
     Ok(())
 }
 
+/// Copies STDIN frames from a client to a process's stdin writer until the
+/// client closes stdin or the connection.
+async fn forward_stdin<R: tokio::io::AsyncRead + Unpin>(
+    rd: &mut R,
+    tx: &std::sync::mpsc::Sender<Option<Vec<u8>>>,
+) {
+    loop {
+        match protocol::read_frame(rd).await {
+            Ok(Some((frame::STDIN, data))) => {
+                let _ = tx.send(Some(data));
+            }
+            Ok(Some((frame::CLOSE_STDIN, _))) | Ok(None) | Err(_) => break,
+            Ok(Some(_)) => {}
+        }
+    }
+}
+
 async fn attach(shim: Arc<Shim>, conn: UnixStream, want_stdin: bool) -> Result<(), ShimError> {
     let sub = shim
         .output
@@ -725,15 +742,7 @@ async fn attach(shim: Arc<Shim>, conn: UnixStream, want_stdin: bool) -> Result<(
     let input_shim = shim.clone();
     let input = tokio::spawn(async move {
         let Some(tx) = stdin_tx else { return };
-        loop {
-            match protocol::read_frame(&mut rd).await {
-                Ok(Some((frame::STDIN, data))) => {
-                    let _ = tx.send(Some(data));
-                }
-                Ok(Some((frame::CLOSE_STDIN, _))) | Ok(None) | Err(_) => break,
-                Ok(Some(_)) => {}
-            }
-        }
+        forward_stdin(&mut rd, &tx).await;
         if input_shim.cfg.stdin_once && !input_shim.cfg.tty {
             let _ = tx.send(None);
             input_shim
@@ -875,15 +884,7 @@ async fn exec(
     let stdin_tx = stdin_file.map(stdin_writer);
     let input = tokio::spawn(async move {
         let Some(tx) = stdin_tx else { return };
-        loop {
-            match protocol::read_frame(&mut rd).await {
-                Ok(Some((frame::STDIN, data))) => {
-                    let _ = tx.send(Some(data));
-                }
-                Ok(Some((frame::CLOSE_STDIN, _))) | Ok(None) | Err(_) => break,
-                Ok(Some(_)) => {}
-            }
-        }
+        forward_stdin(&mut rd, &tx).await;
         if !tty {
             let _ = tx.send(None);
         }

@@ -5,7 +5,6 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use bollard::models::{ContainerConfig, ContainerCreateBody, HostConfig, RestartPolicyNameEnum};
-use serde_json::Value;
 
 use crate::container::{now_rfc3339, Container, MountRecord, State};
 use crate::error::{EngineError, Result};
@@ -14,66 +13,8 @@ use crate::{names, Ctr, Engine};
 /// Docker's smallest accepted memory limit.
 const MIN_MEMORY: i64 = 6 * 1024 * 1024;
 
-/// An image's defaults that a container inherits, read from its config JSON.
-#[derive(Debug, Default, Clone)]
-pub(crate) struct ImageDefaults {
-    pub cmd: Option<Vec<String>>,
-    pub entrypoint: Option<Vec<String>>,
-    pub env: Vec<String>,
-    pub working_dir: String,
-    pub user: String,
-    pub exposed_ports: Vec<String>,
-    pub volumes: Vec<String>,
-    pub labels: HashMap<String, String>,
-    pub stop_signal: Option<String>,
-}
-
-fn strings(v: Option<&Value>) -> Option<Vec<String>> {
-    v.and_then(|v| v.as_array()).map(|a| {
-        a.iter()
-            .filter_map(|s| s.as_str().map(String::from))
-            .collect()
-    })
-}
-
-fn keys(v: Option<&Value>) -> Vec<String> {
-    v.and_then(|v| v.as_object())
-        .map(|o| o.keys().cloned().collect())
-        .unwrap_or_default()
-}
-
-impl ImageDefaults {
-    /// Reads the `config` object of an OCI/Docker image configuration.
-    pub fn from_image_config(image_config: &Value) -> Self {
-        let c = image_config.get("config").cloned().unwrap_or(Value::Null);
-        ImageDefaults {
-            cmd: strings(c.get("Cmd")),
-            entrypoint: strings(c.get("Entrypoint")),
-            env: strings(c.get("Env")).unwrap_or_default(),
-            working_dir: c
-                .get("WorkingDir")
-                .and_then(|v| v.as_str())
-                .unwrap_or("")
-                .into(),
-            user: c.get("User").and_then(|v| v.as_str()).unwrap_or("").into(),
-            exposed_ports: keys(c.get("ExposedPorts")),
-            volumes: keys(c.get("Volumes")),
-            labels: c
-                .get("Labels")
-                .and_then(|v| v.as_object())
-                .map(|o| {
-                    o.iter()
-                        .filter_map(|(k, v)| v.as_str().map(|s| (k.clone(), s.to_string())))
-                        .collect()
-                })
-                .unwrap_or_default(),
-            stop_signal: c
-                .get("StopSignal")
-                .and_then(|v| v.as_str())
-                .map(String::from),
-        }
-    }
-}
+/// An image's defaults that a container inherits (`Cmd`, `Env`, ...).
+pub(crate) use image_store::UserConfig as ImageDefaults;
 
 /// Merges `KEY=VAL` lists: later entries replace earlier ones with the same key.
 pub(crate) fn merge_env(base: &[String], over: &[String]) -> Vec<String> {
@@ -127,7 +68,7 @@ pub(crate) fn merge_config(user: &mut ContainerConfig, img: &ImageDefaults) {
         }
     }
     user.volumes = if vols.is_empty() { None } else { Some(vols) };
-    let mut labels = img.labels.clone();
+    let mut labels: HashMap<String, String> = img.labels.clone().into_iter().collect();
     labels.extend(user.labels.clone().unwrap_or_default());
     user.labels = Some(labels);
     if user.stop_signal.is_none() {

@@ -29,11 +29,10 @@ pub fn image_error(e: image_store::ImageError) -> EngineError {
 impl Engine {
     pub(crate) fn resolve_image(&self, reference: &str) -> Result<ResolvedImage> {
         let image = self.images.resolve(reference).map_err(image_error)?;
-        let config = serde_json::to_value(&image.config).map_err(EngineError::internal)?;
         let layers = self.images.layer_dirs(&image.id).map_err(image_error)?;
         Ok(ResolvedImage {
             id: image.id.as_str().to_string(),
-            defaults: ImageDefaults::from_image_config(&config),
+            defaults: image.user_config(),
             layers,
         })
     }

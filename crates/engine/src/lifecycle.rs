@@ -33,6 +33,18 @@ impl WaitCondition {
     }
 }
 
+/// Kills a created-but-failed container through its shim and waits for it.
+async fn kill_and_wait(socket: &std::path::Path) {
+    let _ = client::call(
+        socket,
+        &Request::Kill {
+            signal: libc::SIGKILL,
+        },
+    )
+    .await;
+    let _ = client::call(socket, &Request::Wait).await;
+}
+
 /// Exit code Docker reports when the runtime could not start the process.
 fn start_failure_code(msg: &str) -> i32 {
     if msg.contains("executable file not found") || msg.contains("no such file or directory") {
@@ -202,14 +214,7 @@ impl Engine {
         let joined = match self.join_networks(rec, pid).await {
             Ok(j) => j,
             Err(e) => {
-                let _ = client::call(
-                    &socket,
-                    &Request::Kill {
-                        signal: libc::SIGKILL,
-                    },
-                )
-                .await;
-                let _ = client::call(&socket, &Request::Wait).await;
+                kill_and_wait(&socket).await;
                 for p in ctr
                     .pending
                     .lock()
@@ -243,14 +248,7 @@ impl Engine {
                 Ok((pid, joined))
             }
             Err(e) => {
-                let _ = client::call(
-                    &socket,
-                    &Request::Kill {
-                        signal: libc::SIGKILL,
-                    },
-                )
-                .await;
-                let _ = client::call(&socket, &Request::Wait).await;
+                kill_and_wait(&socket).await;
                 let mut gone = rec.clone();
                 gone.endpoints = joined.endpoints;
                 self.leave_networks(&gone).await;
