@@ -22,14 +22,26 @@ cleanup() {
   if [ -n "${HUGETLB_MOUNTED:-}" ]; then
     find "$W/hugetlb" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
     umount "$W/hugetlb"
+    # The kernel frees the hierarchy lazily; mount, empty and unmount again
+    # until cgroup2 lists the controller.
+    for _ in 1 2 3 4 5; do
+      sleep 1
+      grep -qw hugetlb /sys/fs/cgroup/unified/cgroup.controllers && break
+      mount -t cgroup -o hugetlb none "$W/hugetlb" 2>/dev/null || continue
+      find "$W/hugetlb" -mindepth 1 -depth -type d -exec rmdir {} \; 2>/dev/null
+      umount "$W/hugetlb"
+    done
   fi
   grep -o "$W[^ ]*" /proc/self/mountinfo | sort -r | xargs -r -n1 umount -l 2>/dev/null
+  ip link del bbench0 2>/dev/null
+  nft delete table ip berth_bench 2>/dev/null
   rm -rf "$W" "$RUN"
   for cg in /sys/fs/cgroup/*/berth-bench* /sys/fs/cgroup/berth-bench*; do [ -d "$cg" ] && find "$cg" -depth -type d -exec rmdir {} \; 2>/dev/null; done
 }
 trap cleanup EXIT
 
-"$BERTH" daemon --root "$W/root" --exec-root "$RUN" -H "$BERTH_HOST" --cgroup-parent berth-bench 2>"$W/daemon.log" &
+"$BERTH" daemon --root "$W/root" --exec-root "$RUN" -H "$BERTH_HOST" --cgroup-parent berth-bench \
+  --bridge bbench0 --nft-table berth_bench --default-subnet 10.198.0.0/24 2>"$W/daemon.log" &
 DAEMON=$!
 for _ in $(seq 100); do [ -S "$RUN/berth.sock" ] && break; sleep 0.05; done
 ./scripts/busybox-rootfs.sh | "$BERTH" import - busybox:latest >/dev/null
