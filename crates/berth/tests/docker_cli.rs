@@ -109,7 +109,42 @@ ctr.remove()
 assert [i for i in c.images.list() if "busybox:latest" in i.tags]
 v = c.volumes.create("pyvol")
 assert "pyvol" in [x.name for x in c.volumes.list()]
+assert c.volumes.get("pyvol").attrs["Driver"] == "local"
 v.remove()
+# More verbs: kill with a signal, restart, rename, list, tag, rmi, info, version.
+k = c.containers.run("busybox", ["sh", "-c", "trap 'echo hup' HUP; while true; do sleep 0.1; done"], detach=True, name="py2")
+import time
+time.sleep(0.3)
+k.kill(signal="HUP")
+for _ in range(50):
+    if b"hup" in k.logs():
+        break
+    time.sleep(0.1)
+assert b"hup" in k.logs(), k.logs()
+k.restart(timeout=1)
+k.reload()
+assert k.status == "running" and k.attrs["RestartCount"] >= 0
+k.rename("py3")
+assert c.containers.get("py3").id == k.id
+assert k.id in [x.id for x in c.containers.list(all=True)]
+assert k.id in [x.id for x in c.containers.list(filters={"name": "py3"})]
+k.remove(force=True)
+img = c.images.get("busybox")
+img.tag("pytag", "v1")
+assert "pytag:v1" in c.images.get("pytag:v1").tags
+c.images.remove("pytag:v1")
+assert c.info()["OSType"] == "linux"
+assert c.version()["ApiVersion"]
+try:
+    c.containers.get("nosuch")
+    raise SystemExit("expected NotFound")
+except docker.errors.NotFound:
+    pass
+try:
+    c.containers.run("busybox", ["/nonexistent"], remove=True)
+    raise SystemExit("expected an error")
+except docker.errors.APIError as e:
+    assert "no such file" in str(e), e
 print("python-ok")
 "#;
     let out = std::process::Command::new("python3")
