@@ -22,8 +22,7 @@ pub(crate) async fn create(State(engine): State<AppState>, Query(q): Q, body: By
             "config cannot be empty in order to create a container",
         ));
     }
-    let body: ContainerCreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let body: ContainerCreateBody = crate::parse_json(&body)?;
     let id = engine
         .create(q.get("name").map(|s| s.as_str()), body)
         .await?;

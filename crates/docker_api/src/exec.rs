@@ -17,8 +17,7 @@ pub(crate) async fn create(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let config: ExecConfig = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let config: ExecConfig = crate::parse_json(&body)?;
     let exec_id = engine.exec_create(&id, config)?;
     Ok(json_response(
         StatusCode::CREATED,
@@ -47,8 +46,7 @@ pub(crate) async fn start(
     let sb: StartBody = if body.is_empty() {
         StartBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::parse_json(&body)?
     };
     let inst = engine.exec_get(&id)?;
     let size = sb

@@ -67,6 +67,11 @@ impl IntoResponse for ApiError {
 
 pub(crate) type ApiResult = std::result::Result<Response, ApiError>;
 
+/// Parses a JSON request body; malformed input is a 400 like dockerd's.
+pub(crate) fn parse_json<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))
+}
+
 /// A JSON response ending with a newline, as Go's encoder writes it.
 pub(crate) fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     let mut body = serde_json::to_vec(v).unwrap_or_else(|_| b"{}".to_vec());

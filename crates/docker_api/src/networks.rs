@@ -142,8 +142,7 @@ struct Ipam {
 }
 
 pub(crate) async fn create(State(engine): State<AppState>, body: Bytes) -> ApiResult {
-    let b: CreateBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let b: CreateBody = crate::parse_json(&body)?;
     if b.name.is_empty() {
         return Err(ApiError::bad_request("network name must not be empty"));
     }
@@ -220,8 +219,7 @@ pub(crate) async fn connect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let b: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let b: ConnectBody = crate::parse_json(&body)?;
     let aliases = b
         .endpoint_config
         .and_then(|e| e.aliases)
@@ -235,8 +233,7 @@ pub(crate) async fn disconnect(
     Path(id): Path<String>,
     body: Bytes,
 ) -> ApiResult {
-    let b: ConnectBody = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let b: ConnectBody = crate::parse_json(&body)?;
     engine.network_disconnect(&id, &b.container).await?;
     Ok(StatusCode::OK.into_response())
 }

@@ -37,8 +37,7 @@ pub(crate) async fn create(State(engine): State<AppState>, body: Bytes) -> ApiRe
     let b: CreateBody = if body.is_empty() {
         CreateBody::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        crate::parse_json(&body)?
     };
     if let Some(d) = b
         .driver

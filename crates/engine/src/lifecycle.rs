@@ -214,15 +214,8 @@ impl Engine {
         let joined = match self.join_networks(rec, pid).await {
             Ok(j) => j,
             Err(e) => {
+                // start_locked's failure path releases waiting attaches.
                 kill_and_wait(&socket).await;
-                for p in ctr
-                    .pending
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .drain(..)
-                {
-                    let _ = p.tx.send(None);
-                }
                 return Err(e);
             }
         };

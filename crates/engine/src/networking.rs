@@ -260,10 +260,7 @@ impl Engine {
         }
         let layout = self.layout(&rec.id);
         let hostname = rec.config.hostname.clone().unwrap_or_default();
-        let hosts = format!(
-            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{}\t{hostname}\n",
-            ep.ip
-        );
+        let hosts = crate::spec::hosts_file(&ep.ip.to_string(), &hostname);
         let written = rewrite_in_place(&layout.hosts(), &hosts)
             .and_then(|_| rewrite_in_place(&layout.resolv_conf(), &net.resolv_conf_for(&ep)));
         if let Err(e) = written {

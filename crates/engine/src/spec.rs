@@ -22,9 +22,7 @@ impl Engine {
             let hosts = std::fs::read("/etc/hosts").unwrap_or_default();
             write_atomic(&layout.hosts(), &hosts)?;
         } else {
-            let hosts = format!(
-                "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n127.0.0.1\t{hostname}\n"
-            );
+            let hosts = hosts_file("127.0.0.1", &hostname);
             write_atomic(&layout.hosts(), hosts.as_bytes())?;
         }
         write_atomic(&layout.hostname(), format!("{hostname}\n").as_bytes())?;
@@ -200,6 +198,13 @@ impl Engine {
         container_spec::write_bundle(&layout.bundle(), &spec).map_err(spec_err)?;
         Ok(())
     }
+}
+
+/// A container's /etc/hosts: loopback names and its own name at `ip`.
+pub(crate) fn hosts_file(ip: &str, hostname: &str) -> String {
+    format!(
+        "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n{ip}\t{hostname}\n"
+    )
 }
 
 fn bind(source: &str, destination: &str, readonly: bool) -> MountSpec {
