@@ -15,8 +15,7 @@ fn docker_cli_runs_containers() {
         eprintln!("skipped: no docker CLI");
         return;
     }
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     assert_eq!(
         ok(&d.docker(&["run", "--rm", "busybox", "echo", "hello"])),
         "hello"
@@ -89,8 +88,7 @@ fn python_sdk_works() {
         eprintln!("skipped: python docker SDK not installed");
         return;
     }
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let script = r#"
 import sys, docker
 c = docker.DockerClient(base_url=sys.argv[1])

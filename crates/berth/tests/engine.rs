@@ -8,8 +8,7 @@ use common::{eventually, ok, text, Daemon};
 #[test]
 fn run_prints_output_and_returns_exit_code() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let out = d.berth(&["run", "--rm", "busybox", "echo", "hello"]);
     assert_eq!(ok(&out), "hello");
     let out = d.berth(&["run", "--rm", "busybox", "sh", "-c", "echo err >&2; exit 3"]);
@@ -22,8 +21,7 @@ fn run_prints_output_and_returns_exit_code() {
 #[test]
 fn detached_container_lifecycle() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let id = ok(&d.berth(&[
         "run",
         "-d",
@@ -90,8 +88,7 @@ fn detached_container_lifecycle() {
 #[test]
 fn errors_have_docker_exit_codes() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let out = d.berth(&["run", "--rm", "nosuchimage:1"]);
     assert_eq!(out.status.code(), Some(125), "{}", text(&out.stderr));
     let out = d.berth(&["run", "--rm", "busybox", "/nonexistent"]);
@@ -127,8 +124,7 @@ fn errors_have_docker_exit_codes() {
 #[test]
 fn volumes_and_binds() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let host = d.root.parent().unwrap().join("hostdir");
     std::fs::create_dir_all(&host).unwrap();
     std::fs::write(host.join("f"), "from host\n").unwrap();
@@ -173,8 +169,7 @@ fn volumes_and_binds() {
 #[test]
 fn resource_limits_reach_the_cgroup() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let id = ok(&d.berth(&[
         "run",
         "-d",
@@ -225,8 +220,7 @@ fn resource_limits_reach_the_cgroup() {
 #[test]
 fn isolation_matches_docker_defaults() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     // pid namespace: the command is pid 1; default capabilities only.
     let out = ok(&d.berth(&[
         "run",
@@ -271,8 +265,7 @@ fn isolation_matches_docker_defaults() {
 #[test]
 fn containers_survive_daemon_sigkill() {
     require_root!();
-    let mut d = Daemon::start();
-    d.import_busybox();
+    let mut d = Daemon::with_busybox();
     let id = ok(&d.berth(&[
         "run",
         "-d",
@@ -305,8 +298,7 @@ fn containers_survive_daemon_sigkill() {
 #[test]
 fn exit_while_daemon_is_down_is_recorded() {
     require_root!();
-    let mut d = Daemon::start();
-    d.import_busybox();
+    let mut d = Daemon::with_busybox();
     ok(&d.berth(&[
         "run",
         "-d",
@@ -335,8 +327,7 @@ fn exit_while_daemon_is_down_is_recorded() {
 #[test]
 fn restart_policy_on_failure() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     ok(&d.berth(&[
         "run",
         "-d",
@@ -379,8 +370,7 @@ fn runc_runtime_works_too() {
 #[test]
 fn stdin_is_forwarded_with_i() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let out = d.berth_stdin(
         &["run", "--rm", "-i", "busybox", "sh", "-c", "tr a-z A-Z"],
         b"shout\n",
@@ -391,8 +381,7 @@ fn stdin_is_forwarded_with_i() {
 #[test]
 fn malformed_api_requests_get_docker_errors() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let (status, body) = d.http("POST", "/v1.41/containers/create", b"{bad json");
     assert_eq!(status, 400, "{body}");
     assert!(body.contains("\"message\""), "{body}");
@@ -468,8 +457,7 @@ fn import_rejects_broken_and_hostile_archives() {
 #[test]
 fn logs_follow_kill_signal_and_anonymous_volumes() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     // logs -f ends when the container exits.
     ok(&d.berth(&[
         "run",

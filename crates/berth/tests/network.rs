@@ -91,8 +91,7 @@ const WEB: &str =
 #[test]
 fn published_port_reaches_the_container() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let port = free_port();
     let publish = format!("{port}:8080");
     ok(&d.berth(&[
@@ -138,8 +137,7 @@ fn published_port_reaches_the_container() {
 #[test]
 fn user_networks_resolve_names_and_stay_isolated() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let r: u32 = rand::thread_rng().gen();
     let sub_a = format!("10.{}.{}.0/24", 100 + (r >> 24) % 50, (r >> 8) & 0xff);
     let sub_b = format!("10.{}.{}.0/24", 150 + (r >> 24) % 50, r & 0xff);
@@ -224,8 +222,7 @@ fn user_networks_resolve_names_and_stay_isolated() {
 #[test]
 fn default_bridge_gives_an_address_and_cleans_up() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let out = ok(&d.berth(&[
         "run",
         "--rm",
@@ -281,8 +278,7 @@ fn docker_cli_publishes_ports_and_manages_networks() {
     if !std::path::Path::new(common::DOCKER).exists() {
         return;
     }
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let port = free_port();
     ok(&d.docker(&[
         "run",
@@ -321,8 +317,7 @@ fn docker_cli_publishes_ports_and_manages_networks() {
 #[test]
 fn publish_all_udp_and_aliases() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     // -P publishes exposed ports on free host ports.
     ok(&d.berth(&[
         "run", "-d", "--name", "pall", "--expose", "8080", "-P", "busybox", "sh", "-c", WEB,
@@ -426,8 +421,7 @@ fn egress_reaches_the_debian_mirror() {
         eprintln!("skipped: set BERTH_TEST_EGRESS=1");
         return;
     }
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let out = d.berth(&[
         "run",
         "--rm",
@@ -443,8 +437,7 @@ fn egress_reaches_the_debian_mirror() {
 #[test]
 fn daemon_crash_leaves_no_network_state_behind() {
     require_root!();
-    let mut d = Daemon::start();
-    d.import_busybox();
+    let mut d = Daemon::with_busybox();
     let table = d.prefix.replace('-', "_");
     let port = free_port();
     let id = ok(&d.berth(&[

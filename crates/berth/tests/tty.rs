@@ -54,8 +54,7 @@ sys.exit(os.waitstatus_to_exitcode(status))
 #[test]
 fn run_it_gives_a_terminal() {
     require_root!();
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let (code, screen) = in_pty(
         &d,
         common::BERTH,
@@ -74,8 +73,7 @@ fn docker_run_it_and_exec_it() {
     if !std::path::Path::new(common::DOCKER).exists() {
         return;
     }
-    let d = Daemon::start();
-    d.import_busybox();
+    let d = Daemon::with_busybox();
     let (code, screen) = in_pty(
         &d,
         common::DOCKER,

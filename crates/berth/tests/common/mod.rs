@@ -46,6 +46,13 @@ impl Daemon {
         Self::start_with_runtime("berth")
     }
 
+    /// Starts a daemon (default runtime) with `busybox:latest` imported.
+    pub fn with_busybox() -> Daemon {
+        let d = Self::start();
+        d.import_busybox();
+        d
+    }
+
     pub fn start_with_runtime(runtime: &str) -> Daemon {
         let r: u32 = rand::thread_rng().gen();
         let prefix = format!("bt-{:06x}", r & 0xff_ffff);
