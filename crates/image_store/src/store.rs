@@ -111,6 +111,8 @@ pub struct Image {
     pub layers: Vec<ImageLayer>,
     /// Digest of the stored manifest.
     pub manifest_digest: String,
+    /// The image a build step made this one from (Docker's `Parent`), if any.
+    pub parent: Option<ImageId>,
 }
 
 impl Image {
@@ -171,6 +173,12 @@ struct ImageRecord {
     manifest_digest: String,
     layers: Vec<ImageLayer>,
     added: DateTime<Utc>,
+    /// Build parent (the image the step that made this one started from).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    parent: Option<String>,
+    /// Build cache key of the step that made this image (see `store/build.rs`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    build_key: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -656,6 +664,8 @@ impl ImageStore {
             manifest_digest,
             layers,
             added: Utc::now(),
+            parent: None,
+            build_key: None,
         };
         let mut st = lock(&self.state);
         let mut db = st.db.clone();
@@ -713,6 +723,7 @@ impl ImageStore {
             diff_ids: rec.layers.iter().map(|l| l.diff_id.clone()).collect(),
             layers: rec.layers.clone(),
             manifest_digest: rec.manifest_digest.clone(),
+            parent: rec.parent.clone().map(ImageId),
             config,
             created,
         })
@@ -859,29 +870,58 @@ impl ImageStore {
             }
         }
 
-        // Delete the image itself.
+        // Delete the image itself, then the untagged build parents nothing else uses
+        // (Docker's intermediate images).
         let rec = db
             .images
             .remove(&id)
             .ok_or_else(|| ImageError::NotFound(id.clone()))?;
         out.push(DeleteItem::Deleted(id.clone()));
+        let mut removed = vec![(id.clone(), rec)];
+        let mut next = removed[0].1.parent.clone();
+        while let Some(p) = next.take() {
+            let used = db.references.values().any(|v| *v == p)
+                || db
+                    .images
+                    .values()
+                    .any(|r| r.parent.as_deref() == Some(p.as_str()));
+            if used {
+                break;
+            }
+            let Some(prec) = db.images.remove(&p) else {
+                break;
+            };
+            out.push(DeleteItem::Deleted(p.clone()));
+            next = prec.parent.clone();
+            removed.push((p, prec));
+        }
         let (still_digests, still_chains) = referenced(&db);
         let mut gone_chains = Vec::new();
-        for l in rec.layers.iter().rev() {
-            if !still_chains.contains(&l.chain_id) {
-                out.push(DeleteItem::Deleted(l.chain_id.clone()));
-                gone_chains.push(l.chain_id.clone());
+        for (_, rec) in &removed {
+            for l in rec.layers.iter().rev() {
+                if !still_chains.contains(&l.chain_id) && !gone_chains.contains(&l.chain_id) {
+                    out.push(DeleteItem::Deleted(l.chain_id.clone()));
+                    gone_chains.push(l.chain_id.clone());
+                }
             }
         }
         self.persist(&db)?;
         st.db = db;
-        st.configs.remove(&id);
+        for (rid, _) in &removed {
+            st.configs.remove(rid);
+        }
         drop(st);
 
         // Content removal after the commit: a crash leaves orphans (collected at open),
         // never dangling references.
-        let mut blobs = vec![id.clone(), rec.manifest_digest.clone()];
-        blobs.extend(rec.layers.iter().map(|l| l.blob_digest.clone()));
+        let mut blobs = Vec::new();
+        for (rid, rec) in &removed {
+            blobs.push(rid.clone());
+            blobs.push(rec.manifest_digest.clone());
+            blobs.extend(rec.layers.iter().map(|l| l.blob_digest.clone()));
+        }
+        blobs.sort();
+        blobs.dedup();
         for b in blobs {
             if !still_digests.contains(&b) {
                 if let Err(e) = self.blobs.remove(&b) {
@@ -1100,3 +1140,7 @@ fn _assert_send_sync() {
     fn check<T: Send + Sync>() {}
     check::<ImageStore>();
 }
+
+mod archive;
+mod build;
+mod distribution;
