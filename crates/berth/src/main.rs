@@ -104,6 +104,20 @@ fn daemon(args: Vec<String>) -> i32 {
                 return 1;
             }
         };
+        // Builds interrupted by a crash: their containers, mounts and contexts go.
+        docker_api::remove_build_leftovers(&engine.cfg.root);
+        for c in engine.list() {
+            let is_build = c
+                .config
+                .labels
+                .as_ref()
+                .is_some_and(|l| l.contains_key("org.berth.build"));
+            if is_build {
+                if let Err(e) = engine.remove(&c.id, true, true).await {
+                    tracing::warn!(container = %c.id, error = %e, "cannot remove a build container");
+                }
+            }
+        }
         tracing::info!(socket = %socket.display(), "serving the Docker Engine API");
         let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
             Ok(s) => s,

@@ -36,7 +36,7 @@ fn summary(img: &Image) -> Value {
         "Created": img.created.timestamp(),
         "Id": img.id,
         "Labels": v.get("config").and_then(|c| c.get("Labels")).cloned().unwrap_or(Value::Null),
-        "ParentId": "",
+        "ParentId": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "RepoDigests": img.repo_digests,
         "RepoTags": img.repo_tags,
         "SharedSize": -1,
@@ -51,7 +51,7 @@ fn inspect_json(img: &Image) -> Value {
         "Id": img.id,
         "RepoTags": img.repo_tags,
         "RepoDigests": img.repo_digests,
-        "Parent": "",
+        "Parent": img.parent.as_ref().map(|p| p.to_string()).unwrap_or_default(),
         "Comment": v.get("history").and_then(|h| h.as_array()).and_then(|h| h.last()).and_then(|h| h.get("comment")).cloned().unwrap_or(json!("")),
         "Created": img.created.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
         "Container": "",
@@ -73,11 +73,70 @@ pub(crate) async fn list(
     State(engine): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> ApiResult {
-    let _all = qbool(q.get("all"));
+    let all = qbool(q.get("all"));
     let mut imgs = engine.images.list();
+    // Untagged images something was built on are intermediate build steps: hidden
+    // unless `-a`, as in Docker.
+    if !all {
+        imgs.retain(|i| !i.repo_tags.is_empty() || !engine.images.has_children(&i.id));
+    }
     imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
     let out: Vec<Value> = imgs.iter().map(summary).collect();
     ok_json(&out)
+}
+
+/// `docker history`: newest first. Each entry that ends an image of the parent chain
+/// (a build step) carries that image's ID and tags; a layer's size is on the entry that
+/// made it.
+fn history(store: &image_store::ImageStore, img: &Image) -> Vec<Value> {
+    let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
+    let entries = v
+        .get("history")
+        .and_then(|h| h.as_array())
+        .cloned()
+        .unwrap_or_default();
+    // Which history index each image of the chain ends at.
+    let mut ends: HashMap<usize, Image> = HashMap::new();
+    for id in store.lineage(&img.id) {
+        if let Ok(i) = store.get(&id) {
+            let n = serde_json::to_value(&i.config)
+                .ok()
+                .and_then(|c| c.get("history").and_then(|h| h.as_array()).map(|a| a.len()))
+                .unwrap_or(0);
+            if n > 0 {
+                ends.entry(n - 1).or_insert(i);
+            }
+        }
+    }
+    let mut layer_sizes = img.layers.iter().map(|l| l.size);
+    let mut sized: Vec<u64> = Vec::with_capacity(entries.len());
+    for h in &entries {
+        let empty = h
+            .get("empty_layer")
+            .and_then(|e| e.as_bool())
+            .unwrap_or(false);
+        sized.push(if empty {
+            0
+        } else {
+            layer_sizes.next().unwrap_or(0)
+        });
+    }
+    entries
+        .iter()
+        .enumerate()
+        .rev()
+        .map(|(i, h)| {
+            let owner = ends.get(&i);
+            json!({
+                "Id": owner.map(|o| json!(o.id)).unwrap_or(json!("<missing>")),
+                "Created": human::unix(h.get("created").and_then(|c| c.as_str()).unwrap_or("")),
+                "CreatedBy": h.get("created_by").cloned().unwrap_or(json!("")),
+                "Tags": owner.map(|o| json!(o.repo_tags)).filter(|t| t.as_array().is_some_and(|a| !a.is_empty())).unwrap_or(Value::Null),
+                "Size": sized[i],
+                "Comment": h.get("comment").cloned().unwrap_or(json!("")),
+            })
+        })
+        .collect()
 }
 
 /// GET `/images/{name}/json` (names may contain slashes) and `/images/{name}/history`.
@@ -91,26 +150,7 @@ pub(crate) async fn get_dispatch(
     }
     if let Some(name) = rest.strip_suffix("/history") {
         let img = engine.images.resolve(name).map_err(engine::image_error)?;
-        let v = serde_json::to_value(&img.config).unwrap_or(json!({}));
-        let hist: Vec<Value> = v
-            .get("history")
-            .and_then(|h| h.as_array())
-            .cloned()
-            .unwrap_or_default()
-            .iter()
-            .rev()
-            .enumerate()
-            .map(|(i, h)| {
-                json!({
-                    "Id": if i == 0 { json!(img.id) } else { json!("<missing>") },
-                    "Created": human::unix(h.get("created").and_then(|c| c.as_str()).unwrap_or("")),
-                    "CreatedBy": h.get("created_by").cloned().unwrap_or(json!("")),
-                    "Tags": if i == 0 { json!(img.repo_tags) } else { Value::Null },
-                    "Size": if i == 0 { img.size } else { 0 },
-                    "Comment": h.get("comment").cloned().unwrap_or(json!("")),
-                })
-            })
-            .collect();
+        let hist = history(&engine.images, &img);
         return ok_json(&hist);
     }
     Err(ApiError(

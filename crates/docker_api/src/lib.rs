@@ -4,6 +4,7 @@
 
 #![recursion_limit = "256"]
 
+mod build;
 mod containers;
 mod exec;
 mod hijack;
@@ -29,6 +30,8 @@ use tower::Layer;
 pub const API_VERSION: &str = "1.41";
 /// The oldest API version accepted.
 pub const MIN_API_VERSION: &str = "1.12";
+
+pub use build::remove_leftovers as remove_build_leftovers;
 
 pub(crate) type AppState = Arc<Engine>;
 
@@ -118,6 +121,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/start", post(exec::start))
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
+        .route("/build", post(build::build))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route(

@@ -157,6 +157,13 @@ impl Engine {
         Layout::new(&self.cfg.root, &self.cfg.exec_root, id)
     }
 
+    /// The overlay upper directory of a container: what it changed in its image
+    /// (the image builder turns it into a layer).
+    pub fn container_upper(&self, key: &str) -> Result<std::path::PathBuf> {
+        let rec = self.find(key)?.get();
+        Ok(self.layout(&rec.id).upper())
+    }
+
     pub(crate) fn persist(&self, rec: &Container) -> Result<()> {
         let data = serde_json::to_vec_pretty(rec).map_err(EngineError::internal)?;
         container::write_atomic(&self.layout(&rec.id).record(), &data)?;

@@ -331,6 +331,26 @@ pub fn command(path: &str) -> Option<CommandSpec> {
             val("message", Some('m'), "string", "Set commit message for imported image"),
             val("platform", None, "string", "Set platform if server is multi-platform capable"),
         ], Args::Range(1, 2)),
+        "build" => spec("build", "[OPTIONS] PATH | URL | -", "Build an image from a Dockerfile", &["image build", "build"], vec![
+            val("build-arg", None, "list", "Set build-time variables"),
+            val("file", Some('f'), "string", "Name of the Dockerfile (Default is \"PATH/Dockerfile\")"),
+            sw("force-rm", None, "Always remove intermediate containers"),
+            val("iidfile", None, "string", "Write the image ID to the file"),
+            val("label", None, "list", "Set metadata for an image"),
+            val("network", None, "string", "Set the networking mode for the RUN instructions during build").default("default"),
+            sw("no-cache", None, "Do not use cache when building the image"),
+            sw("pull", None, "Always attempt to pull a newer version of the image"),
+            sw("quiet", Some('q'), "Suppress the build output and print image ID on success"),
+            sw("rm", None, "Remove intermediate containers after a successful build").default("true"),
+            val("tag", Some('t'), "list", "Name and optionally a tag in the \"name:tag\" format"),
+            val("target", None, "string", "Set the target build stage to build."),
+        ], Args::Exact(1)),
+        "history" => spec("history", "[OPTIONS] IMAGE", "Show the history of an image", &["image history", "history"], vec![
+            val("format", None, "string", "Format output using a custom template"),
+            sw("human", Some('H'), "Print sizes and dates in human readable format").default("true"),
+            sw("no-trunc", None, "Don't truncate output"),
+            sw("quiet", Some('q'), "Only show image IDs"),
+        ], Args::Exact(1)),
         "pull" => spec("pull", "[OPTIONS] NAME[:TAG|@DIGEST]", "Download an image from a registry", &["image pull", "pull"], vec![
             sw("all-tags", Some('a'), "Download all tagged images in the repository"),
             sw("disable-content-trust", None, "Skip image verification").default("true"),
@@ -459,6 +479,8 @@ const GROUP_ALIASES: &[(&str, &str, &str)] = &[
     ("image", "remove", "rmi"),
     ("image", "tag", "tag"),
     ("image", "import", "import"),
+    ("image", "build", "build"),
+    ("image", "history", "history"),
     ("image", "pull", "pull"),
     ("image", "push", "push"),
     ("image", "inspect", "image inspect"),
@@ -499,8 +521,8 @@ pub fn resolve(args: &[String]) -> Result<Option<(&'static str, usize)>, &'stati
     }
     const TOP: &[&str] = &[
         "run", "create", "exec", "start", "stop", "restart", "kill", "rm", "wait", "ps", "logs",
-        "inspect", "images", "rmi", "tag", "import", "pull", "push", "version", "info", "port",
-        "rename", "pause", "unpause", "top",
+        "inspect", "images", "rmi", "tag", "import", "build", "history", "pull", "push", "version",
+        "info", "port", "rename", "pause", "unpause", "top",
     ];
     Ok(TOP.iter().find(|t| **t == first).map(|t| (*t, 1)))
 }
@@ -562,6 +584,8 @@ pub fn group_help(group: &str) -> String {
             ),
         ],
         "image" => vec![
+            ("build", "Build an image from a Dockerfile"),
+            ("history", "Show the history of an image"),
             (
                 "import",
                 "Import the contents from a tarball to create a filesystem image",
@@ -609,6 +633,7 @@ pub fn main_help() -> String {
         ("ps", "List containers"),
         ("pull", "Download an image from a registry"),
         ("push", "Upload an image to a registry"),
+        ("build", "Build an image from a Dockerfile"),
         ("images", "List images"),
         ("version", "Show the Docker version information"),
         ("info", "Display system-wide information"),

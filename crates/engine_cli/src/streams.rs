@@ -399,6 +399,9 @@ pub struct ErrorDetail {
     /// Message.
     #[serde(default)]
     pub message: String,
+    /// Exit code (a failed RUN's), when the daemon gives one.
+    #[serde(default)]
+    pub code: Option<i64>,
 }
 
 impl JsonMessage {

@@ -431,7 +431,7 @@ pub async fn import(ctx: &Ctx, p: &Parsed) -> CliResult<()> {
 type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
 
 /// Streams an async reader as a chunked request body.
-fn reader_body(reader: Reader) -> crate::client::ReqBody {
+pub(crate) fn reader_body(reader: Reader) -> crate::client::ReqBody {
     let s = stream::unfold(Some(reader), |state| async move {
         let mut r = state?;
         let mut buf = vec![0u8; 64 * 1024];

@@ -1,5 +1,6 @@
 //! Command implementations, one module per command group.
 
+pub mod build;
 pub mod container;
 pub mod exec;
 pub mod image;
@@ -52,6 +53,8 @@ pub async fn dispatch(ctx: &Ctx, path: &str, p: &Parsed) -> CliResult<()> {
         "rmi" => image::rmi(ctx, p).await,
         "tag" => image::tag(ctx, p).await,
         "import" => image::import(ctx, p).await,
+        "build" => build::build(ctx, p).await,
+        "history" => build::history(ctx, p).await,
         "pull" => image::pull_cmd(ctx, p).await,
         "push" => image::push(ctx, p).await,
         "volume create" => volume::create(ctx, p).await,
