@@ -148,6 +148,9 @@ pub(crate) async fn get_dispatch(
         let img = engine.images.resolve(name).map_err(engine::image_error)?;
         return ok_json(&inspect_json(&img));
     }
+    if let Some(name) = rest.strip_suffix("/get") {
+        return crate::archive::save_response(engine, vec![name.to_string()]);
+    }
     if let Some(name) = rest.strip_suffix("/history") {
         let img = engine.images.resolve(name).map_err(engine::image_error)?;
         let hist = history(&engine.images, &img);

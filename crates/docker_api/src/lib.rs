@@ -4,6 +4,7 @@
 
 #![recursion_limit = "256"]
 
+mod archive;
 mod build;
 mod containers;
 mod exec;
@@ -124,6 +125,8 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/build", post(build::build))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
+        .route("/images/get", get(archive::save_many))
+        .route("/images/load", post(archive::load))
         .route(
             "/images/{*rest}",
             get(images::get_dispatch)

@@ -345,6 +345,15 @@ pub fn command(path: &str) -> Option<CommandSpec> {
             val("tag", Some('t'), "list", "Name and optionally a tag in the \"name:tag\" format"),
             val("target", None, "string", "Set the target build stage to build."),
         ], Args::Exact(1)),
+        "save" => spec("save", "[OPTIONS] IMAGE [IMAGE...]", "Save one or more images to a tar archive (streamed to STDOUT by default)", &["image save", "save"], vec![
+            val("output", Some('o'), "string", "Write to a file, instead of STDOUT"),
+            val("platform", None, "string", "Save only the given platform variant"),
+        ], Args::Min(1)),
+        "load" => spec("load", "[OPTIONS]", "Load an image from a tar archive or STDIN", &["image load", "load"], vec![
+            val("input", Some('i'), "string", "Read from tar archive file, instead of STDIN"),
+            sw("quiet", Some('q'), "Suppress the load output"),
+            val("platform", None, "string", "Load only the given platform variant"),
+        ], Args::None),
         "history" => spec("history", "[OPTIONS] IMAGE", "Show the history of an image", &["image history", "history"], vec![
             val("format", None, "string", "Format output using a custom template"),
             sw("human", Some('H'), "Print sizes and dates in human readable format").default("true"),
@@ -481,6 +490,8 @@ const GROUP_ALIASES: &[(&str, &str, &str)] = &[
     ("image", "import", "import"),
     ("image", "build", "build"),
     ("image", "history", "history"),
+    ("image", "save", "save"),
+    ("image", "load", "load"),
     ("image", "pull", "pull"),
     ("image", "push", "push"),
     ("image", "inspect", "image inspect"),
@@ -521,8 +532,8 @@ pub fn resolve(args: &[String]) -> Result<Option<(&'static str, usize)>, &'stati
     }
     const TOP: &[&str] = &[
         "run", "create", "exec", "start", "stop", "restart", "kill", "rm", "wait", "ps", "logs",
-        "inspect", "images", "rmi", "tag", "import", "build", "history", "pull", "push", "version",
-        "info", "port", "rename", "pause", "unpause", "top",
+        "inspect", "images", "rmi", "tag", "import", "build", "history", "save", "load", "pull",
+        "push", "version", "info", "port", "rename", "pause", "unpause", "top",
     ];
     Ok(TOP.iter().find(|t| **t == first).map(|t| (*t, 1)))
 }
@@ -586,6 +597,11 @@ pub fn group_help(group: &str) -> String {
         "image" => vec![
             ("build", "Build an image from a Dockerfile"),
             ("history", "Show the history of an image"),
+            ("load", "Load an image from a tar archive or STDIN"),
+            (
+                "save",
+                "Save one or more images to a tar archive (streamed to STDOUT by default)",
+            ),
             (
                 "import",
                 "Import the contents from a tarball to create a filesystem image",

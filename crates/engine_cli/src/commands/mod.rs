@@ -1,5 +1,6 @@
 //! Command implementations, one module per command group.
 
+pub mod archive;
 pub mod build;
 pub mod container;
 pub mod exec;
@@ -54,6 +55,8 @@ pub async fn dispatch(ctx: &Ctx, path: &str, p: &Parsed) -> CliResult<()> {
         "tag" => image::tag(ctx, p).await,
         "import" => image::import(ctx, p).await,
         "build" => build::build(ctx, p).await,
+        "save" => archive::save(ctx, p).await,
+        "load" => archive::load(ctx, p).await,
         "history" => build::history(ctx, p).await,
         "pull" => image::pull_cmd(ctx, p).await,
         "push" => image::push(ctx, p).await,
