@@ -38,6 +38,13 @@ struct DaemonArgs {
     /// nftables table berth owns for NAT and published ports.
     #[arg(long, default_value = "berth")]
     nft_table: String,
+    /// Registry reachable over plain HTTP or without certificate checks
+    /// (`host[:port]` or a CIDR); loopback registries always are. Repeatable.
+    #[arg(long = "insecure-registry")]
+    insecure_registries: Vec<String>,
+    /// Extra CA certificates (PEM) trusted for registries.
+    #[arg(long)]
+    registry_ca_file: Option<PathBuf>,
     /// Log filter (error, warn, info, debug, trace).
     #[arg(long, default_value = "info")]
     log_level: String,
@@ -87,6 +94,11 @@ fn daemon(args: Vec<String>) -> i32 {
                 nft_table: a.nft_table,
                 default_subnet: a.default_subnet,
             })
+        },
+        registry: registry_client::RegistryConfig {
+            insecure_registries: a.insecure_registries,
+            ca_file: a.registry_ca_file,
+            ..Default::default()
         },
     };
     let rt = match tokio::runtime::Runtime::new() {

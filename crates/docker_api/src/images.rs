@@ -167,6 +167,7 @@ pub(crate) async fn post_dispatch(
     State(engine): State<AppState>,
     Path(rest): Path<String>,
     Query(q): Query<HashMap<String, String>>,
+    headers: axum::http::HeaderMap,
 ) -> ApiResult {
     if let Some(name) = rest.strip_suffix("/tag") {
         let repo = q.get("repo").cloned().unwrap_or_default();
@@ -185,11 +186,9 @@ pub(crate) async fn post_dispatch(
             .map_err(engine::image_error)?;
         return Ok(StatusCode::CREATED.into_response());
     }
-    if rest.ends_with("/push") {
-        return Err(ApiError(
-            StatusCode::NOT_IMPLEMENTED,
-            "pushing to a registry is not implemented in this berth version".into(),
-        ));
+    if let Some(name) = rest.strip_suffix("/push") {
+        let tag = q.get("tag").cloned().unwrap_or_default();
+        return crate::distribution::push(engine, name.to_string(), tag, &headers).await;
     }
     Err(ApiError(
         StatusCode::NOT_FOUND,
@@ -291,25 +290,9 @@ pub(crate) async fn create(
     let get = |k: &str| q.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
     if let Some(image) = get("fromImage") {
         let tag = get("tag").unwrap_or_default();
-        // A reference that is already here needs no registry.
-        let reference = if tag.is_empty() {
-            image.clone()
-        } else if tag.starts_with("sha256:") {
-            format!("{image}@{tag}")
-        } else {
-            format!("{image}:{tag}")
-        };
-        if engine.images.resolve(&reference).is_ok() {
-            let line = format!(
-                "{}\r\n",
-                json!({"status": format!("Status: Image is up to date for {reference}")})
-            );
-            return Ok(Response::new(Body::from(line)));
-        }
-        return Err(ApiError(
-            StatusCode::NOT_FOUND,
-            format!("pull access denied for {image}: no registry client in this berth version (image not found locally: {reference})"),
-        ));
+        let platform = get("platform").filter(|p| !p.is_empty());
+        let headers = req.headers().clone();
+        return crate::distribution::pull(engine, image, tag, platform, &headers).await;
     }
     let src = get("fromSrc").unwrap_or_default();
     if src != "-" {

@@ -7,6 +7,7 @@
 mod archive;
 mod build;
 mod containers;
+mod distribution;
 mod exec;
 mod hijack;
 mod human;
@@ -123,6 +124,7 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/exec/{id}/resize", post(exec::resize))
         .route("/exec/{id}/json", get(exec::inspect))
         .route("/build", post(build::build))
+        .route("/auth", post(auth))
         .route("/images/json", get(images::list))
         .route("/images/create", post(images::create))
         .route("/images/get", get(archive::save_many))
@@ -153,6 +155,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .fallback(not_found)
         .layer(axum::middleware::map_response(common_headers))
         .with_state(engine)
+}
+
+async fn auth(
+    axum::extract::State(engine): axum::extract::State<AppState>,
+    body: axum::body::Bytes,
+) -> ApiResult {
+    distribution::auth(engine, body).await
 }
 
 async fn not_found(req: Request) -> ApiError {

@@ -48,6 +48,8 @@ pub struct EngineConfig {
     pub cgroup_parent: String,
     /// Bridge networking; `None` leaves containers with loopback only.
     pub network: Option<NetworkSettings>,
+    /// How registries are reached (insecure registries, CA, credentials).
+    pub registry: registry_client::RegistryConfig,
 }
 
 impl EngineConfig {
@@ -109,7 +111,9 @@ impl Ctr {
 /// The engine: shared by every API request.
 pub struct Engine {
     pub cfg: EngineConfig,
-    pub images: image_store::ImageStore,
+    pub images: Arc<image_store::ImageStore>,
+    /// Pulls and pushes images (OCI distribution).
+    pub registry: registry_client::RegistryClient,
     pub volumes: volumes::VolumeStore,
     /// Bridge networks, NAT and published ports.
     pub network: Option<container_network::NetworkManager>,
@@ -124,8 +128,12 @@ impl Engine {
         std::fs::create_dir_all(cfg.root.join("containers"))?;
         std::fs::create_dir_all(cfg.exec_root.join("s"))?;
         std::fs::create_dir_all(cfg.exec_root.join("runtime"))?;
-        let images = image_store::ImageStore::open(&cfg.root.join("image"))
-            .map_err(|e| EngineError::Internal(format!("image store: {e}")))?;
+        let images = Arc::new(
+            image_store::ImageStore::open(&cfg.root.join("image"))
+                .map_err(|e| EngineError::Internal(format!("image store: {e}")))?,
+        );
+        let registry = registry_client::RegistryClient::new(cfg.registry.clone())
+            .map_err(|e| EngineError::Internal(format!("registry client: {e}")))?;
         let volumes = volumes::VolumeStore::open(&cfg.root.join("volumes"))?;
         let network = match &cfg.network {
             Some(n) => {
@@ -144,6 +152,7 @@ impl Engine {
         let engine = Arc::new(Engine {
             cfg,
             images,
+            registry,
             volumes,
             network,
             containers: RwLock::new(HashMap::new()),

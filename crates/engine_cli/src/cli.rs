@@ -354,6 +354,12 @@ pub fn command(path: &str) -> Option<CommandSpec> {
             sw("quiet", Some('q'), "Suppress the load output"),
             val("platform", None, "string", "Load only the given platform variant"),
         ], Args::None),
+        "login" => spec("login", "[OPTIONS] [SERVER]", "Authenticate to a registry.\nDefaults to Docker Hub if no server is specified.", &["login"], vec![
+            val("password", Some('p'), "string", "Password or Personal Access Token (PAT)"),
+            sw("password-stdin", None, "Take the Password or Personal Access Token (PAT) from stdin"),
+            val("username", Some('u'), "string", "Username"),
+        ], Args::Range(0, 1)),
+        "logout" => spec("logout", "[SERVER]", "Log out from a registry.\nIf no server is specified, the default is defined by the daemon.", &["logout"], vec![], Args::Range(0, 1)),
         "history" => spec("history", "[OPTIONS] IMAGE", "Show the history of an image", &["image history", "history"], vec![
             val("format", None, "string", "Format output using a custom template"),
             sw("human", Some('H'), "Print sizes and dates in human readable format").default("true"),
@@ -532,8 +538,8 @@ pub fn resolve(args: &[String]) -> Result<Option<(&'static str, usize)>, &'stati
     }
     const TOP: &[&str] = &[
         "run", "create", "exec", "start", "stop", "restart", "kill", "rm", "wait", "ps", "logs",
-        "inspect", "images", "rmi", "tag", "import", "build", "history", "save", "load", "pull",
-        "push", "version", "info", "port", "rename", "pause", "unpause", "top",
+        "inspect", "images", "rmi", "tag", "import", "build", "history", "save", "load", "login",
+        "logout", "pull", "push", "version", "info", "port", "rename", "pause", "unpause", "top",
     ];
     Ok(TOP.iter().find(|t| **t == first).map(|t| (*t, 1)))
 }

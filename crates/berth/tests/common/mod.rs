@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod registry;
+
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -127,6 +129,11 @@ impl Daemon {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
     }
 
+    /// The docker client config dir (credentials) the CLIs of this test use.
+    pub fn docker_config(&self) -> PathBuf {
+        self.root.parent().unwrap().join("docker-config")
+    }
+
     pub fn host(&self) -> String {
         format!("unix://{}", self.socket.display())
     }
@@ -144,6 +151,7 @@ impl Daemon {
         Command::new(BERTH)
             .args(args)
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.docker_config())
             .env_remove("DOCKER_HOST")
             .stdin(Stdio::null())
             .output()
@@ -156,6 +164,7 @@ impl Daemon {
         let mut child = Command::new(BERTH)
             .args(args)
             .env("BERTH_HOST", self.host())
+            .env("DOCKER_CONFIG", self.docker_config())
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -176,10 +185,7 @@ impl Daemon {
         Command::new(DOCKER)
             .args(args)
             .env("DOCKER_HOST", self.host())
-            .env(
-                "DOCKER_CONFIG",
-                self.root.parent().unwrap().join("docker-config"),
-            )
+            .env("DOCKER_CONFIG", self.docker_config())
             .stdin(Stdio::null())
             .output()
             .expect("run docker")

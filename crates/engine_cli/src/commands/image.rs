@@ -16,9 +16,6 @@ use crate::format::{obj, render_rows};
 use crate::reference::{split_repo_tag, Reference};
 use crate::streams::{display_progress, write_stderr};
 
-/// Base64 of "{}": the empty registry auth docker sends on pull/push.
-const EMPTY_AUTH: &str = "e30=";
-
 /// Pulls `image` (normalised), printing progress to stderr or stdout.
 pub async fn pull_image(ctx: &Ctx, image: &str, to_stderr: bool, quiet: bool) -> CliResult<()> {
     let r = Reference::parse(image).map_err(CliError::Other)?;
@@ -30,7 +27,7 @@ pub async fn pull_image(ctx: &Ctx, image: &str, to_stderr: bool, quiet: bool) ->
             Method::POST,
             "/images/create",
             &query,
-            &[("X-Registry-Auth", EMPTY_AUTH)],
+            &[("X-Registry-Auth", &super::login::auth_header(&r.domain))],
             None,
         )
         .await?;
@@ -92,7 +89,7 @@ pub async fn pull_cmd(ctx: &Ctx, p: &Parsed) -> CliResult<()> {
             Method::POST,
             "/images/create",
             &query,
-            &[("X-Registry-Auth", EMPTY_AUTH)],
+            &[("X-Registry-Auth", &super::login::auth_header(&r.domain))],
             None,
         )
         .await?;
@@ -134,7 +131,7 @@ pub async fn push(ctx: &Ctx, p: &Parsed) -> CliResult<()> {
             Method::POST,
             &path,
             &query,
-            &[("X-Registry-Auth", EMPTY_AUTH)],
+            &[("X-Registry-Auth", &super::login::auth_header(&r.domain))],
             None,
         )
         .await?;
@@ -429,6 +426,12 @@ pub async fn import(ctx: &Ctx, p: &Parsed) -> CliResult<()> {
 }
 
 type Reader = Box<dyn tokio::io::AsyncRead + Send + Unpin>;
+
+/// A request body of fixed bytes.
+pub(crate) fn bytes_body(data: Vec<u8>) -> crate::client::ReqBody {
+    let s = stream::once(async move { Ok::<_, std::io::Error>(Bytes::from(data)) });
+    bollard::body_try_stream(s)
+}
 
 /// Streams an async reader as a chunked request body.
 pub(crate) fn reader_body(reader: Reader) -> crate::client::ReqBody {

@@ -6,6 +6,7 @@ pub mod container;
 pub mod exec;
 pub mod image;
 pub mod inspect;
+pub mod login;
 pub mod logs;
 pub mod network;
 pub mod ps;
@@ -56,6 +57,8 @@ pub async fn dispatch(ctx: &Ctx, path: &str, p: &Parsed) -> CliResult<()> {
         "import" => image::import(ctx, p).await,
         "build" => build::build(ctx, p).await,
         "save" => archive::save(ctx, p).await,
+        "login" => login::login(ctx, p).await,
+        "logout" => login::logout(ctx, p).await,
         "load" => archive::load(ctx, p).await,
         "history" => build::history(ctx, p).await,
         "pull" => image::pull_cmd(ctx, p).await,
