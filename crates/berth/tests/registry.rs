@@ -50,6 +50,22 @@ fn push_then_pull_into_another_daemon() {
     // By digest, into a third daemon.
     let c = Daemon::start();
     ok(&c.berth(&["pull", &digest]));
+    // A build FROM an image the daemon lacks pulls it first.
+    let ctx = c.root.parent().unwrap().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    let other_tag = format!("{}/bt/busybox:1", reg.addr);
+    let d = Daemon::start();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!("FROM {other_tag}\nRUN echo built-on-pulled > /x\n"),
+    )
+    .unwrap();
+    let out = ok(&d.berth(&["build", "-t", "bt-on-pulled", ctx.to_str().unwrap()]));
+    assert!(out.contains("Pull complete"), "{out}");
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-on-pulled", "cat", "/x"])),
+        "built-on-pulled"
+    );
 
     // Unknown tag, unknown image to push: clear errors.
     let out = b.berth(&["pull", &format!("{}/bt/busybox:nope", reg.addr)]);

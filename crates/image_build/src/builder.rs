@@ -621,6 +621,17 @@ impl Builder {
                 "base name (${...}) should not be blank".into(),
             ));
         }
+        let is_stage = self.stages.iter().any(|s| {
+            s.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(&name))
+        });
+        if !is_stage
+            && !name.eq_ignore_ascii_case("scratch")
+            && self.images().resolve(&name).is_err()
+        {
+            self.pull(&name).await?;
+        }
         let (image, mut config) = self.stage_or_image(&name)?;
         debug!(stage = index, base = %name, "stage starts");
         if let Some(id) = &image {
@@ -657,6 +668,44 @@ impl Builder {
             }
         }
         Ok(stage)
+    }
+
+    /// Pulls a base image the store lacks, as Docker's builder does, reporting the
+    /// registry's progress lines in the build output.
+    async fn pull(&mut self, name: &str) -> Result<()> {
+        let reference = Reference::parse(name)
+            .map_err(|e| BuildError::Invalid(format!("invalid reference format: {name}: {e}")))?
+            .with_default_tag();
+        let (tx, mut rx) = mpsc::unbounded_channel::<String>();
+        let progress = move |ev: registry_client::ProgressEvent| {
+            if ev.progress().is_some() {
+                return;
+            }
+            let line = match ev.id() {
+                Some(id) => format!("{id}: {}\n", ev.status()),
+                None => format!("{}\n", ev.status()),
+            };
+            let _ = tx.send(line);
+        };
+        let engine = self.engine.clone();
+        let task = tokio::spawn(async move {
+            engine
+                .registry
+                .pull(&engine.images, &reference, None, None, &progress)
+                .await
+        });
+        while let Some(line) = rx.recv().await {
+            self.say(line).await?;
+        }
+        let outcome = task
+            .await
+            .map_err(|e| BuildError::Internal(e.to_string()))?
+            .map_err(|e| BuildError::Image(format!("pulling {name}: {e}")))?;
+        self.say(format!(
+            "Status: Downloaded newer image for {}\n",
+            outcome.reference.familiar()
+        ))
+        .await
     }
 
     /// Returns a cached child for `key`, switching the stage to it.
