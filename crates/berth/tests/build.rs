@@ -368,3 +368,80 @@ print("python-build-ok")
         text(&out.stderr)
     );
 }
+
+/// A `python3 -m http.server` on a free loopback port, killed on drop.
+struct HttpServer(std::process::Child, u16);
+
+impl Drop for HttpServer {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn http_server(dir: &Path) -> HttpServer {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let child = Command::new("python3")
+        .args([
+            "-m",
+            "http.server",
+            "--bind",
+            "127.0.0.1",
+            &port.to_string(),
+        ])
+        .current_dir(dir)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let s = HttpServer(child, port);
+    assert!(common::eventually(10, || std::net::TcpStream::connect((
+        "127.0.0.1",
+        port
+    ))
+    .is_ok()));
+    s
+}
+
+#[test]
+fn add_downloads_urls() {
+    require_root!();
+    let d = Daemon::with_busybox();
+    let served = d.root.parent().unwrap().join("served");
+    std::fs::create_dir_all(&served).unwrap();
+    std::fs::write(served.join("remote.txt"), "from the web\n").unwrap();
+    let srv = http_server(&served);
+    let df = format!(
+        "FROM busybox\nADD http://127.0.0.1:{0}/remote.txt /dl/\nADD http://127.0.0.1:{0}/remote.txt /named.txt\n",
+        srv.1
+    );
+    let ctx = context(&d, "url", &[("Dockerfile", &df)]);
+    ok(&build(&d, &["-t", "bt-url", ctx.to_str().unwrap()]));
+    let out = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "bt-url",
+        "sh",
+        "-c",
+        "cat /dl/remote.txt /named.txt; stat -c %a /named.txt",
+    ]));
+    assert_eq!(out, "from the web\nfrom the web\n600");
+    // A changed remote file invalidates the step.
+    std::fs::write(served.join("remote.txt"), "changed\n").unwrap();
+    let out = ok(&build(&d, &["-t", "bt-url", ctx.to_str().unwrap()]));
+    assert_eq!(out.matches("Using cache").count(), 0, "{out}");
+    let bad = context(
+        &d,
+        "url404",
+        &[(
+            "Dockerfile",
+            &format!("FROM busybox\nADD http://127.0.0.1:{}/nope /x\n", srv.1),
+        )],
+    );
+    let out = build(&d, &[bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("404"), "{}", text(&out.stderr));
+}

@@ -304,13 +304,13 @@ mod tests {
     fn bars_look_like_dockers() {
         assert_eq!(
             progress_bar(0, 100),
-            format!("[>{}]     0B/100B", " ".repeat(49))
+            format!("[>{}]       0B/100B", " ".repeat(49))
         );
         assert!(progress_bar(1_500_000, 3_000_000).starts_with("[=========================>"));
         assert!(progress_bar(1_500_000, 3_000_000).ends_with(" 1.5MB/3MB"));
         assert_eq!(
             progress_bar(5, 5),
-            format!("[{}]      5B/5B", "=".repeat(50))
+            format!("[{}]       5B/5B", "=".repeat(50))
         );
     }
 

@@ -1199,7 +1199,15 @@ impl Builder {
                 (h.name.clone(), content.into_bytes())
             })
             .collect();
+        let mut downloads = Vec::new();
+        if add {
+            for src in srcs_x.iter().filter(|s| copy::is_url(s)) {
+                let dir = self.next_dir("url");
+                downloads.push(download(src, &dir).await?);
+            }
+        }
         let req = CopyRequest {
+            downloads,
             add,
             root: src_root,
             from_context: from.is_none(),
@@ -1279,6 +1287,59 @@ impl Builder {
             })
             .collect()
     }
+}
+
+/// ADD of a URL: the file goes to `dir`, named after the URL's last path segment,
+/// mode 0600 and the `Last-Modified` time as mtime, as Docker does.
+async fn download(url: &str, dir: &Path) -> Result<(String, String, PathBuf)> {
+    let fail = |e: String| BuildError::Copy(format!("ADD failed: downloading {url}: {e}"));
+    let parsed = url.split(['?', '#']).next().unwrap_or(url);
+    let name = parsed
+        .trim_end_matches('/')
+        .rsplit('/')
+        .next()
+        .filter(|n| !n.is_empty() && !n.contains(':'))
+        .unwrap_or("index.html")
+        .to_string();
+    let client = reqwest::Client::builder()
+        .connect_timeout(std::time::Duration::from_secs(30))
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("unexpected status {}", resp.status())));
+    }
+    let mtime = resp
+        .headers()
+        .get("last-modified")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|t| t.timestamp());
+    std::fs::create_dir_all(dir)?;
+    let path = dir.join(&name);
+    let mut f = tokio::fs::File::create(&path).await?;
+    use tokio::io::AsyncWriteExt;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
+        f.write_all(&chunk).await?;
+    }
+    f.flush().await?;
+    drop(f);
+    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    if let Some(t) = mtime {
+        let ts = nix::sys::time::TimeSpec::new(t, 0);
+        let _ = nix::sys::stat::utimensat(
+            None,
+            &path,
+            &ts,
+            &ts,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        );
+    }
+    Ok((url.to_string(), name, path))
 }
 
 /// The shell script of a shell-form RUN with here-documents: the command line followed

@@ -123,7 +123,7 @@ impl ImageConfig {
 
     /// Appends a history entry and sets the creation time (a new image).
     pub(crate) fn push_history(&mut self, created_by: &str, empty_layer: bool) {
-        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        let now = image_store::go_time_now();
         let mut h = json!({"created": now, "created_by": created_by});
         if empty_layer {
             h["empty_layer"] = json!(true);

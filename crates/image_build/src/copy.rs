@@ -32,6 +32,8 @@ pub(crate) struct CopyRequest {
     pub workdir: String,
     pub chown: Option<String>,
     pub chmod: Option<String>,
+    /// ADD of URLs, already downloaded: URL → (file name, local file).
+    pub downloads: Vec<(String, String, PathBuf)>,
 }
 
 enum Source {
@@ -99,7 +101,7 @@ fn heredoc_name(src: &str) -> Option<String> {
     Some(rest.trim_matches(|c| c == '"' || c == '\'').to_string())
 }
 
-fn is_url(s: &str) -> bool {
+pub(crate) fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
@@ -237,9 +239,18 @@ pub(crate) fn plan(req: CopyRequest) -> Result<CopyPlan> {
                     "COPY failed: source can't be a URL for COPY: {src}"
                 )));
             }
-            return Err(BuildError::Copy(format!(
-                "ADD failed: downloading {src}: remote sources are not supported by this build of berth"
-            )));
+            // Downloaded by the builder beforehand; never extracted (as in Docker).
+            let (_, name, file) = req
+                .downloads
+                .iter()
+                .find(|(u, _, _)| u == src)
+                .ok_or_else(|| BuildError::Internal(format!("{src} was not downloaded")))?;
+            items.push(Item {
+                source: Source::Path(file.clone()),
+                name: name.clone(),
+                is_dir: false,
+            });
+            continue;
         }
         if req.from_context && escapes(src.trim_start_matches('/')) {
             return Err(BuildError::Copy(format!(
@@ -644,6 +655,7 @@ mod tests {
             workdir: "/app".into(),
             chown: None,
             chmod: None,
+            downloads: Vec::new(),
         }
     }
 

@@ -32,6 +32,7 @@ pub use reference::{
     validate_digest, Reference, ReferenceError, DEFAULT_DOMAIN, DEFAULT_TAG, OFFICIAL_REPO_PREFIX,
 };
 pub use store::{
-    chain_ids, user_config, AddImageOptions, ConfigSource, DeleteItem, Image, ImageId, ImageLayer,
-    ImageStore, LayerBlob, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR, MEDIA_TYPE_LAYER_ZSTD,
+    chain_ids, go_time, go_time_now, user_config, AddImageOptions, ConfigSource, DeleteItem, Image,
+    ImageId, ImageLayer, ImageStore, LayerBlob, MEDIA_TYPE_LAYER_GZIP, MEDIA_TYPE_LAYER_TAR,
+    MEDIA_TYPE_LAYER_ZSTD,
 };

@@ -214,6 +214,29 @@ fn write_lock(m: &RwLock<()>) -> RwLockWriteGuard<'_, ()> {
     m.write().unwrap_or_else(|e| e.into_inner())
 }
 
+/// The current time as Go's `time.RFC3339Nano` writes it (trailing zeros of the
+/// fraction dropped), so configs re-encoded by Go tools (skopeo converting an image to
+/// OCI, docker) keep the same bytes and thus the same image ID.
+pub fn go_time_now() -> String {
+    go_time(Utc::now())
+}
+
+/// [`go_time_now`] for a given instant.
+pub fn go_time(t: DateTime<Utc>) -> String {
+    let s = t.to_rfc3339_opts(SecondsFormat::Nanos, true);
+    match s.split_once('.') {
+        Some((secs, frac)) => {
+            let digits = frac.trim_end_matches('Z').trim_end_matches('0');
+            if digits.is_empty() {
+                format!("{secs}Z")
+            } else {
+                format!("{secs}.{digits}Z")
+            }
+        }
+        None => s,
+    }
+}
+
 /// `chain_id(L0) = diff_id(L0)`, `chain_id(Ln) = sha256(chain_id(Ln-1) + " " + diff_id(Ln))`.
 pub fn chain_ids(diff_ids: &[String]) -> Vec<String> {
     let mut out: Vec<String> = Vec::with_capacity(diff_ids.len());
@@ -535,7 +558,7 @@ impl ImageStore {
         let tags: Vec<Reference> = tag.map(parse_tag_target).transpose()?.into_iter().collect();
         let _g = read_lock(&self.gc);
         let layer = self.ingest_uncompressed(rootfs_tar)?;
-        let created = Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true);
+        let created = go_time_now();
         let mut cfg = ImageConfiguration::default();
         cfg.set_created(Some(created.clone()));
         cfg.set_architecture(host_arch());
@@ -604,7 +627,7 @@ impl ImageStore {
                 rootfs.set_diff_ids(diff_ids);
                 cfg.set_rootfs(rootfs);
                 if cfg.created().is_none() {
-                    cfg.set_created(Some(Utc::now().to_rfc3339_opts(SecondsFormat::Nanos, true)));
+                    cfg.set_created(Some(go_time_now()));
                 }
                 let bytes = serde_json::to_vec(&cfg)
                     .map_err(|e| ImageError::InvalidImage(format!("serialising config: {e}")))?;

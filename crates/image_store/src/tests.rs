@@ -601,3 +601,12 @@ fn busybox_image_offline() {
         0o1777
     );
 }
+
+#[test]
+fn go_times_trim_trailing_zeros() {
+    use chrono::{TimeZone, Utc};
+    let t = |n: u32| crate::go_time(Utc.timestamp_opt(1_700_000_000, n).unwrap());
+    assert_eq!(t(0), "2023-11-14T22:13:20Z");
+    assert_eq!(t(120_000_000), "2023-11-14T22:13:20.12Z");
+    assert_eq!(t(123_456_789), "2023-11-14T22:13:20.123456789Z");
+}

@@ -65,11 +65,7 @@ impl ImageStore {
             "rootfs".into(),
             serde_json::json!({"type": "layers", "diff_ids": diff_ids}),
         );
-        cfg.entry("created").or_insert_with(|| {
-            Utc::now()
-                .to_rfc3339_opts(SecondsFormat::Nanos, true)
-                .into()
-        });
+        cfg.entry("created").or_insert_with(|| go_time_now().into());
         cfg.entry("architecture")
             .or_insert_with(|| host_arch().to_string().into());
         cfg.entry("os")
