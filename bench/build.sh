@@ -47,7 +47,8 @@ trap cleanup EXIT
 DAEMON=$!
 for _ in $(seq 100); do [ -S "$RUN/berth.sock" ] && break; sleep 0.05; done
 BERTH="$BERTH" ./scripts/debian-image.sh >/dev/null
-TARBALL=$(ls -t "${XDG_CACHE_HOME:-$HOME/.cache}"/berth/debian-bookworm-*.tar | head -1)
+# The very tarball debian-image.sh imported (no extra packages), for dockerd too.
+TARBALL="${XDG_CACHE_HOME:-$HOME/.cache}/berth/debian-bookworm-$(printf '' | sha256sum | cut -c1-12).tar"
 
 echo "== berth build (cold: --no-cache, $COLD_RUNS runs)"
 "$BERTH" build -q --network host -t bench/deb -f $DF $CTX >/dev/null

@@ -440,6 +440,13 @@ fn commit(
             (Err(e), _) => Err(e.into()),
         }
     })
+    .inspect(|id| {
+        // The upper dir is exactly the new layer in overlay form: keep it as the
+        // layer's snapshot rather than unpacking the blob again for the next step.
+        if let Err(e) = images.adopt_snapshot(id, upper) {
+            warn!(error = %e, "cannot adopt the step's snapshot");
+        }
+    })
 }
 
 /// Whether a step's upper directory holds a change.

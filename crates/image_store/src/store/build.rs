@@ -8,6 +8,7 @@
 //! [`ImageStore::find_child`].
 
 use std::io::Read;
+use std::path::Path;
 
 use oci_spec::image::ImageConfiguration;
 use tracing::debug;
@@ -123,5 +124,41 @@ impl ImageStore {
             out.push(ImageId(c));
         }
         out
+    }
+
+    /// Takes `dir` (an overlay upper directory whose changes became the top layer of
+    /// `id`) as that layer's snapshot, instead of unpacking the blob again later. The
+    /// directory is renamed into place (same filesystem) when no snapshot exists yet;
+    /// otherwise it is left alone. Returns whether it was adopted.
+    pub fn adopt_snapshot(&self, id: &ImageId, dir: &Path) -> Result<bool> {
+        let _g = read_lock(&self.gc);
+        let chain = {
+            let st = lock(&self.state);
+            st.db
+                .images
+                .get(id.as_str())
+                .and_then(|r| r.layers.last().map(|l| l.chain_id.clone()))
+                .ok_or_else(|| ImageError::NotFound(id.to_string()))?
+        };
+        let hex = digest_hex(&chain).to_string();
+        let slock = self.snapshot_lock(&chain);
+        let _l = lock(&slock);
+        let final_dir = self.snapshots.join(&hex);
+        if final_dir.join("fs").is_dir() {
+            return Ok(false);
+        }
+        let work = self.tmp.join(format!("adopt-{hex}-{}", random_suffix()));
+        fs::create_dir_all(&work)
+            .map_err(|e| ImageError::io(format!("creating {}", work.display()), e))?;
+        let mut guard = RemoveOnDrop(Some(work.clone()));
+        if fs::rename(dir, work.join("fs")).is_err() {
+            return Ok(false); // another filesystem: the snapshot is unpacked on first use
+        }
+        fs::rename(&work, &final_dir).map_err(|e| {
+            ImageError::io(format!("renaming snapshot into {}", final_dir.display()), e)
+        })?;
+        guard.0 = None;
+        debug!(chain_id = %chain, "snapshot adopted from a build step");
+        Ok(true)
     }
 }
