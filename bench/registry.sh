@@ -81,9 +81,10 @@ for r in $(seq "$ROUNDS"); do
   skopeo copy -q --dest-tls-verify=false "docker-archive:$W/big.tar" "docker://$REG/skopeo/big:1" >/dev/null
   t1=$(now)
   echo "skopeo-push $(awk "BEGIN{print $t1-$t0}")" >>"$W/times"
-  "$BERTH" rmi "$REG/berth/big:1" >/dev/null
-  "$BERTH" rmi bench/big:1 >/dev/null
-  t0=$(now); "$BERTH" pull "$REG/berth/big:1" >/dev/null; t1=$(now)
+  # Every reference goes (rmi -f of the ID), so the layers leave the store.
+  "$BERTH" rmi -f "$("$BERTH" image inspect -f '{{.Id}}' bench/big:1)" >/dev/null
+  t0=$(now); "$BERTH" pull "$REG/berth/big:1" >"$W/pull-$r.log"; t1=$(now)
+  [ "$r" = 1 ] && { echo "-- first berth pull:"; grep -v "^[0-9a-f]*: Pulling fs" "$W/pull-$r.log" | tail -4; } >&2
   echo "berth-pull $(awk "BEGIN{print $t1-$t0}")" >>"$W/times"
   "$BERTH" tag "$REG/berth/big:1" bench/big:1
   t0=$(now)

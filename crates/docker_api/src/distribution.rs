@@ -185,19 +185,9 @@ pub(crate) async fn pull(
                 &progress,
             )
             .await;
-        match res {
-            Ok(o) => {
-                let shown = o.reference.familiar();
-                let status = if o.up_to_date {
-                    format!("Status: Image is up to date for {shown}")
-                } else {
-                    format!("Status: Downloaded newer image for {shown}")
-                };
-                let _ = tx.send(Msg::Line(json!({ "status": status })));
-            }
-            Err(e) => {
-                let _ = tx.send(Msg::Failed(e));
-            }
+        // The client's last events are the digest and the final status line.
+        if let Err(e) = res {
+            let _ = tx.send(Msg::Failed(e));
         }
     })
     .await

@@ -704,15 +704,10 @@ impl Builder {
         while let Some(line) = rx.recv().await {
             self.say(line).await?;
         }
-        let outcome = task
-            .await
+        task.await
             .map_err(|e| BuildError::Internal(e.to_string()))?
             .map_err(|e| BuildError::Image(format!("pulling {name}: {e}")))?;
-        self.say(format!(
-            "Status: Downloaded newer image for {}\n",
-            outcome.reference.familiar()
-        ))
-        .await
+        Ok(())
     }
 
     /// Returns a cached child for `key`, switching the stage to it.
