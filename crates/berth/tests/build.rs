@@ -445,3 +445,71 @@ fn add_downloads_urls() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("404"), "{}", text(&out.stderr));
 }
+
+#[test]
+fn contexts_from_stdin_and_dockerfiles_elsewhere() {
+    require_root!();
+    let d = Daemon::with_busybox();
+    let ctx = context(
+        &d,
+        "stdin",
+        &[
+            (
+                "Dockerfile",
+                "FROM busybox\nCOPY f /f\nCMD [\"cat\", \"/f\"]\n",
+            ),
+            ("f", "from a tar on stdin\n"),
+        ],
+    );
+    // `tar -c . | berth build -t app -`
+    let tar = Command::new("tar")
+        .args(["-c", "."])
+        .current_dir(&ctx)
+        .output()
+        .unwrap();
+    assert!(tar.status.success());
+    ok(&d.berth_stdin(&["build", "-t", "bt-stdin", "-"], &tar.stdout));
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-stdin"])),
+        "from a tar on stdin"
+    );
+    // A bare Dockerfile on stdin (no context).
+    ok(&d.berth_stdin(
+        &["build", "-t", "bt-bare", "-"],
+        b"FROM busybox\nRUN echo bare > /b\n",
+    ));
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-bare", "cat", "/b"])),
+        "bare"
+    );
+    // -f outside the context, and -f - (Dockerfile on stdin, context a directory).
+    let outside = d.root.parent().unwrap().join("elsewhere.Dockerfile");
+    std::fs::write(&outside, "FROM busybox\nCOPY f /g\n").unwrap();
+    ok(&d.berth(&[
+        "build",
+        "-t",
+        "bt-out",
+        "-f",
+        outside.to_str().unwrap(),
+        ctx.to_str().unwrap(),
+    ]));
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-out", "cat", "/g"])),
+        "from a tar on stdin"
+    );
+    ok(&d.berth_stdin(
+        &[
+            "build",
+            "-t",
+            "bt-dfstdin",
+            "-f",
+            "-",
+            ctx.to_str().unwrap(),
+        ],
+        b"FROM busybox\nCOPY f /h\n",
+    ));
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-dfstdin", "cat", "/h"])),
+        "from a tar on stdin"
+    );
+}

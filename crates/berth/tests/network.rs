@@ -262,14 +262,18 @@ fn default_bridge_gives_an_address_and_cleans_up() {
             .stdout,
     );
     assert!(!rules.contains(&port.to_string()), "{rules}");
-    let links = text(
-        &std::process::Command::new("ip")
-            .args(["-o", "link", "show"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
-    assert!(!links.contains(&format!("ep:{id}")), "{links}");
+    // The veth goes in the background, right after the container.
+    let gone = common::eventually(5, || {
+        let links = text(
+            &std::process::Command::new("ip")
+                .args(["-o", "link", "show"])
+                .output()
+                .unwrap()
+                .stdout,
+        );
+        !links.contains(&format!("ep:{id}"))
+    });
+    assert!(gone, "veth of {id} still there");
 }
 
 #[test]
@@ -480,14 +484,18 @@ fn daemon_crash_leaves_no_network_state_behind() {
         "{}",
         nft(&table)
     );
-    let links = text(
-        &std::process::Command::new("ip")
-            .args(["-o", "link", "show"])
-            .output()
-            .unwrap()
-            .stdout,
-    );
-    assert!(!links.contains(&format!("ep:{id}")), "{links}");
+    // The veth goes in the background, right after the container.
+    let gone = common::eventually(5, || {
+        let links = text(
+            &std::process::Command::new("ip")
+                .args(["-o", "link", "show"])
+                .output()
+                .unwrap()
+                .stdout,
+        );
+        !links.contains(&format!("ep:{id}"))
+    });
+    assert!(gone, "veth of {id} still there");
     // The survivor keeps its port across the restart.
     let addr = format!("127.0.0.1:{keeper}");
     assert!(eventually(5, || http_get(&addr)

@@ -635,8 +635,20 @@ impl NetworkManager {
     }
 
     async fn drop_endpoint(&self, inner: &mut Inner, ep: &EndpointRecord) -> Result<()> {
-        let h = netlink::connect()?;
-        netlink::delete_link(&h, &ep.veth_host).await?;
+        // Deleting a veth takes the kernel ~15 ms (RTNL, RCU grace periods) and, once
+        // the container's namespace is gone, happens by itself: do it off the exit
+        // path. A link a crash leaves is removed by `reconcile` (it carries our alias).
+        let veth = ep.veth_host.clone();
+        tokio::spawn(async move {
+            match netlink::connect() {
+                Ok(h) => {
+                    if let Err(e) = netlink::delete_link(&h, &veth).await {
+                        tracing::warn!(link = %veth, error = %e, "cannot delete veth");
+                    }
+                }
+                Err(e) => tracing::warn!(link = %veth, error = %e, "cannot delete veth"),
+            }
+        });
         inner
             .state
             .endpoints
