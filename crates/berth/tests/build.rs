@@ -513,3 +513,56 @@ fn contexts_from_stdin_and_dockerfiles_elsewhere() {
         "from a tar on stdin"
     );
 }
+
+#[test]
+fn every_config_instruction_lands_in_the_image() {
+    require_root!();
+    let d = Daemon::with_busybox();
+    let base = r#"FROM busybox
+MAINTAINER berth tests
+SHELL ["/bin/sh", "-ec"]
+USER 1000:1000
+VOLUME ["/data", "/cache"]
+STOPSIGNAL SIGINT
+HEALTHCHECK --interval=5s --timeout=2s --retries=4 CMD test -e /tmp || exit 1
+ENTRYPOINT ["/bin/sh", "-c"]
+ONBUILD RUN echo triggered > /tmp/onbuild
+ONBUILD COPY --chown=1000:1000 f /owned
+"#;
+    let ctx = context(&d, "cfg", &[("Dockerfile", base), ("f", "x")]);
+    ok(&build(&d, &["-t", "bt-cfg", ctx.to_str().unwrap()]));
+    let v = inspect(&d, "bt-cfg");
+    let c = &v["Config"];
+    assert_eq!(v["Author"], "berth tests");
+    assert_eq!(c["User"], "1000:1000");
+    assert_eq!(c["StopSignal"], "SIGINT");
+    assert!(
+        c["Volumes"].get("/data").is_some() && c["Volumes"].get("/cache").is_some(),
+        "{c}"
+    );
+    assert_eq!(c["Shell"], serde_json::json!(["/bin/sh", "-ec"]));
+    assert_eq!(
+        c["Healthcheck"]["Test"],
+        serde_json::json!(["CMD-SHELL", "test -e /tmp || exit 1"])
+    );
+    assert_eq!(c["Healthcheck"]["Interval"], 5_000_000_000u64);
+    assert_eq!(c["Healthcheck"]["Retries"], 4);
+    assert_eq!(c["OnBuild"].as_array().map(|a| a.len()), Some(2), "{c}");
+    assert_eq!(c["Entrypoint"], serde_json::json!(["/bin/sh", "-c"]));
+    // A child image runs the triggers right after FROM, and does not inherit them.
+    let child = context(
+        &d,
+        "child",
+        &[("Dockerfile", "FROM bt-cfg\nUSER 0\n"), ("f", "y")],
+    );
+    let out = ok(&build(&d, &["-t", "bt-child", child.to_str().unwrap()]));
+    assert!(out.contains("# Executing 2 build triggers"), "{out}");
+    let owned = ok(&d.berth(&[
+        "run",
+        "--rm",
+        "bt-child",
+        "stat -c %u:%g /owned; cat /tmp/onbuild",
+    ]));
+    assert_eq!(owned, "1000:1000\ntriggered");
+    assert!(inspect(&d, "bt-child")["Config"]["OnBuild"].is_null());
+}

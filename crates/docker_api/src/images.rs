@@ -146,7 +146,19 @@ pub(crate) async fn get_dispatch(
 ) -> ApiResult {
     if let Some(name) = rest.strip_suffix("/json") {
         let img = engine.images.resolve(name).map_err(engine::image_error)?;
-        return ok_json(&inspect_json(&img));
+        let mut v = inspect_json(&img);
+        // Docker's config fields the OCI type lacks come from the stored JSON.
+        if let Ok(raw) = engine.images.config_bytes(&img.id) {
+            if let Ok(raw) = serde_json::from_slice::<Value>(&raw) {
+                for k in ["Healthcheck", "OnBuild", "Shell"] {
+                    if let Some(x) = raw.get("config").and_then(|c| c.get(k)) {
+                        v["Config"][k] = x.clone();
+                        v["ContainerConfig"][k] = x.clone();
+                    }
+                }
+            }
+        }
+        return ok_json(&v);
     }
     if let Some(name) = rest.strip_suffix("/get") {
         return crate::archive::save_response(engine, vec![name.to_string()]);
