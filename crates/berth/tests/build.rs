@@ -193,10 +193,12 @@ COPY <<EOF /etc/motd
 hello $NAME
 EOF
 ADD files.tar.gz /unpacked/
+ADD files.tar.bz2 /bz/
+ADD files.tar.xz /xz/
 RUN <<EOS
 set -e
 ls /ctx | sort | tr '\n' ' ' > /listing
-cat /unpacked/inner.txt >> /listing
+cat /unpacked/inner.txt /bz/inner.txt /xz/inner.txt >> /listing
 EOS
 CMD ["cat", "/listing"]
 "#;
@@ -216,18 +218,24 @@ CMD ["cat", "/listing"]
     let inner = ctx.join("inner");
     std::fs::create_dir_all(&inner).unwrap();
     std::fs::write(inner.join("inner.txt"), "from-archive").unwrap();
-    let st = Command::new("tar")
-        .args(["-czf", "files.tar.gz", "-C", "inner", "inner.txt"])
-        .current_dir(&ctx)
-        .status()
-        .unwrap();
-    assert!(st.success());
+    for (flag, name) in [
+        ("-czf", "files.tar.gz"),
+        ("-cjf", "files.tar.bz2"),
+        ("-cJf", "files.tar.xz"),
+    ] {
+        let st = Command::new("tar")
+            .args([flag, name, "-C", "inner", "inner.txt"])
+            .current_dir(&ctx)
+            .status()
+            .unwrap();
+        assert!(st.success(), "tar {flag}");
+    }
     std::fs::remove_dir_all(&inner).unwrap();
     ok(&build(&d, &["-t", "bt-ign", ctx.to_str().unwrap()]));
     let listing = ok(&d.berth(&["run", "--rm", "bt-ign"]));
     assert_eq!(
         listing,
-        "Dockerfile a.txt files.tar.gz keep.secret from-archive"
+        "Dockerfile a.txt files.tar.bz2 files.tar.gz files.tar.xz keep.secret from-archivefrom-archivefrom-archive"
     );
     assert_eq!(
         ok(&d.berth(&["run", "--rm", "bt-ign", "cat", "/etc/motd"])),

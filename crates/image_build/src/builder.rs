@@ -386,17 +386,17 @@ fn cache_key(parts: &[&str]) -> String {
 }
 
 /// Reads a pipe to its end; an end not preceded by the writer's success is an error,
-/// so a failed layer writer can never produce a committed (truncated) layer.
-struct CheckedPipe {
-    inner: BufReader<std::io::PipeReader>,
-    ok: Arc<AtomicBool>,
+/// so a failed writer (a layer, a decompressor) can never pass for a short stream.
+pub(crate) struct CheckedPipe {
+    pub(crate) inner: BufReader<std::io::PipeReader>,
+    pub(crate) ok: Arc<AtomicBool>,
 }
 
 impl Read for CheckedPipe {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         if n == 0 && !buf.is_empty() && !self.ok.load(Ordering::SeqCst) {
-            return Err(std::io::Error::other("writing the layer failed"));
+            return Err(std::io::Error::other("the stream writer failed"));
         }
         Ok(n)
     }

@@ -105,12 +105,48 @@ pub(crate) fn is_url(s: &str) -> bool {
     s.starts_with("http://") || s.starts_with("https://")
 }
 
-/// Whether a file is a tar archive (plain, gzip or zstd) ADD should extract.
+const BZIP2_MAGIC: &[u8] = b"BZh";
+const XZ_MAGIC: &[u8] = &[0xfd, b'7', b'z', b'X', b'Z', 0];
+
+/// Opens a file ADD may extract, undoing bzip2 or xz compression; gzip and zstd are
+/// left to `layer_unpack`, which detects them itself.
+fn open_archive(p: &Path) -> std::io::Result<Box<dyn Read + Send>> {
+    let mut f = std::fs::File::open(p)?;
+    let mut magic = [0u8; 6];
+    let n = f.read(&mut magic)?;
+    use std::io::Seek;
+    f.seek(std::io::SeekFrom::Start(0))?;
+    if magic[..n].starts_with(BZIP2_MAGIC) {
+        return Ok(Box::new(bzip2::read::MultiBzDecoder::new(BufReader::new(
+            f,
+        ))));
+    }
+    if magic[..n].starts_with(XZ_MAGIC) {
+        // lzma-rs decodes into a writer: run it on a thread feeding a pipe.
+        let (r, w) = std::io::pipe()?;
+        let ok = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let ok2 = ok.clone();
+        std::thread::spawn(move || {
+            let mut w = std::io::BufWriter::new(w);
+            let res = lzma_rs::xz_decompress(&mut BufReader::new(f), &mut w);
+            if res.is_ok() && w.flush().is_ok() {
+                ok2.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        return Ok(Box::new(crate::builder::CheckedPipe {
+            inner: BufReader::new(r),
+            ok,
+        }));
+    }
+    Ok(Box::new(BufReader::new(f)))
+}
+
+/// Whether a file is a tar archive (plain, gzip, zstd, bzip2 or xz) ADD should extract.
 fn is_archive(p: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(p) else {
+    let Ok(f) = open_archive(p) else {
         return false;
     };
-    let Ok(dec) = layer_unpack::decompress(BufReader::new(f)) else {
+    let Ok(dec) = layer_unpack::decompress(f) else {
         return false;
     };
     let mut block = [0u8; 512];
@@ -584,8 +620,8 @@ pub(crate) fn apply(plan: &CopyPlan, root: &Path) -> Result<()> {
                     })?;
                 }
                 Source::Archive(p) => {
-                    let f = std::fs::File::open(p)?;
-                    layer_unpack::unpack(BufReader::new(f), &target).map_err(|e| {
+                    let f = open_archive(p)?;
+                    layer_unpack::unpack(f, &target).map_err(|e| {
                         BuildError::Copy(format!("ADD failed: extracting {}: {e}", it.name))
                     })?;
                 }
