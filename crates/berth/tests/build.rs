@@ -441,6 +441,35 @@ fn add_downloads_urls() {
     std::fs::write(served.join("remote.txt"), "changed\n").unwrap();
     let out = ok(&build(&d, &["-t", "bt-url", ctx.to_str().unwrap()]));
     assert_eq!(out.matches("Using cache").count(), 0, "{out}");
+    // --checksum: the right digest passes, a wrong one fails the step.
+    use sha2::Digest;
+    let sum = hex::encode(sha2::Sha256::digest(b"changed\n"));
+    let good = format!(
+        "FROM busybox\nADD --checksum=sha256:{sum} http://127.0.0.1:{}/remote.txt /c\n",
+        srv.1
+    );
+    ok(&build(
+        &d,
+        &[context(&d, "sumok", &[("Dockerfile", &good)])
+            .to_str()
+            .unwrap()],
+    ));
+    let wrong = format!(
+        "FROM busybox\nADD --checksum=sha256:{} http://127.0.0.1:{}/remote.txt /c\n",
+        "0".repeat(64),
+        srv.1
+    );
+    let out = build(
+        &d,
+        &[context(&d, "sumbad", &[("Dockerfile", &wrong)])
+            .to_str()
+            .unwrap()],
+    );
+    assert!(
+        text(&out.stderr).contains("digest mismatch"),
+        "{}",
+        text(&out.stderr)
+    );
     let bad = context(
         &d,
         "url404",

@@ -1202,10 +1202,25 @@ impl Builder {
             })
             .collect();
         let mut downloads = Vec::new();
+        let checksum = flags
+            .checksum
+            .as_ref()
+            .map(|c| self.expand_in(stage, c))
+            .transpose()?;
         if add {
-            for src in srcs_x.iter().filter(|s| copy::is_url(s)) {
+            let urls: Vec<&String> = srcs_x.iter().filter(|s| copy::is_url(s)).collect();
+            if checksum.is_some() && (urls.len() != 1 || srcs_x.len() != 1) {
+                return Err(BuildError::Invalid(
+                    "ADD --checksum needs exactly one source, an http(s) URL".into(),
+                ));
+            }
+            for src in urls {
                 let dir = self.next_dir("url");
-                downloads.push(download(src, &dir).await?);
+                let d = download(src, &dir).await?;
+                if let Some(want) = &checksum {
+                    verify_checksum(&d.2, want)?;
+                }
+                downloads.push(d);
             }
         }
         let req = CopyRequest {
@@ -1289,6 +1304,25 @@ impl Builder {
             })
             .collect()
     }
+}
+
+/// `ADD --checksum=sha256:<hex>`: the download must have that digest.
+fn verify_checksum(file: &Path, want: &str) -> Result<()> {
+    let Some(hex_want) = want.strip_prefix("sha256:") else {
+        return Err(BuildError::Invalid(format!(
+            "unsupported digest algorithm in --checksum={want} (want sha256:<hex>)"
+        )));
+    };
+    let mut f = std::fs::File::open(file)?;
+    let mut h = Sha256::new();
+    std::io::copy(&mut f, &mut h)?;
+    let got = hex::encode(h.finalize());
+    if !got.eq_ignore_ascii_case(hex_want) {
+        return Err(BuildError::Copy(format!(
+            "ADD failed: digest mismatch: expected {want}, got sha256:{got}"
+        )));
+    }
+    Ok(())
 }
 
 /// ADD of a URL: the file goes to `dir`, named after the URL's last path segment,
