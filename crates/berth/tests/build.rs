@@ -189,6 +189,7 @@ fn dockerignore_heredocs_and_archives() {
     let d = Daemon::with_busybox();
     let df = r#"FROM busybox
 COPY . /ctx/
+COPY --exclude=*.secret --exclude=build . /ex/
 COPY <<EOF /etc/motd
 hello $NAME
 EOF
@@ -237,6 +238,8 @@ CMD ["cat", "/listing"]
         listing,
         "Dockerfile a.txt files.tar.bz2 files.tar.gz files.tar.xz keep.secret from-archivefrom-archivefrom-archive"
     );
+    let ex = ok(&d.berth(&["run", "--rm", "bt-ign", "ls", "/ex"]));
+    assert!(!ex.contains("secret") && ex.contains("a.txt"), "{ex}");
     assert_eq!(
         ok(&d.berth(&["run", "--rm", "bt-ign", "cat", "/etc/motd"])),
         "hello"
@@ -289,6 +292,18 @@ fn failures_are_clear_and_leave_nothing_behind() {
     );
     fails("base", "FROM bt-no-such-image\n", "bt-no-such-image", 1);
     fails("empty", "", "", 1);
+    fails(
+        "mount",
+        "FROM busybox\nRUN --mount=type=cache,target=/c true\n",
+        "requires BuildKit",
+        1,
+    );
+    fails(
+        "netnone",
+        "FROM busybox\nRUN --network=none ping -c1 -W1 8.8.8.8\n",
+        "returned a non-zero code",
+        1,
+    );
     assert_eq!(container_count(&d), 0, "no build container left");
     let out = d.berth(&["image", "inspect", "bt-fail"]);
     assert!(!out.status.success(), "nothing tagged");

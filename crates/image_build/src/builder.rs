@@ -944,8 +944,34 @@ impl Builder {
                 self.workdir(stage, &path).await
             }
             InstructionKind::Run {
-                command, heredocs, ..
+                command,
+                heredocs,
+                mounts,
+                network,
+                security,
             } => {
+                // Docker's classic builder refuses BuildKit-only RUN options the same way.
+                if !mounts.is_empty() {
+                    return Err(BuildError::Invalid(
+                        "the --mount option requires BuildKit; berth builds with the classic builder"
+                            .into(),
+                    ));
+                }
+                if security.as_deref().is_some_and(|s| s != "sandbox") {
+                    return Err(BuildError::Invalid(
+                        "the --security=insecure option requires BuildKit; berth builds with the classic builder"
+                            .into(),
+                    ));
+                }
+                let network = match network.as_deref() {
+                    None | Some("default") => None,
+                    Some(n @ ("none" | "host")) => Some(n.to_string()),
+                    Some(other) => {
+                        return Err(BuildError::Invalid(format!(
+                            "RUN --network={other}: want default, none or host"
+                        )))
+                    }
+                };
                 let cmd = match command {
                     ShellOrExec::Exec(v) => v.clone(),
                     ShellOrExec::Shell(s) => {
@@ -956,7 +982,7 @@ impl Builder {
                         v
                     }
                 };
-                self.run(stage, cmd).await
+                self.run(stage, cmd, network).await
             }
             InstructionKind::Copy {
                 flags,
@@ -1020,7 +1046,12 @@ impl Builder {
         Ok(())
     }
 
-    async fn run(&mut self, stage: &mut Stage, cmd: Vec<String>) -> Result<()> {
+    async fn run(
+        &mut self,
+        stage: &mut Stage,
+        cmd: Vec<String>,
+        network: Option<String>,
+    ) -> Result<()> {
         let Some(parent) = stage.image.clone() else {
             return Err(BuildError::Invalid(
                 "RUN needs a base image with a shell; this stage is FROM scratch with no files"
@@ -1054,6 +1085,7 @@ impl Builder {
             "run",
             &serde_json::to_string(&cmd).unwrap_or_default(),
             &created_by,
+            network.as_deref().unwrap_or(""),
         ]);
         if self.try_cache(stage, &key).await? {
             return Ok(());
@@ -1072,7 +1104,10 @@ impl Builder {
                 "run".to_string(),
             )])),
             host_config: Some(HostConfig {
-                network_mode: self.opts.network_mode.clone().filter(|m| !m.is_empty()),
+                network_mode: network
+                    .clone()
+                    .or_else(|| self.opts.network_mode.clone())
+                    .filter(|m| !m.is_empty()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -1153,6 +1188,23 @@ impl Builder {
         heredocs: &[dockerfile::Heredoc],
     ) -> Result<()> {
         let keyword = if add { "ADD" } else { "COPY" };
+        if flags.parents {
+            return Err(BuildError::Invalid(format!(
+                "{keyword} --parents requires BuildKit; berth builds with the classic builder"
+            )));
+        }
+        let exclude = if flags.exclude.is_empty() {
+            None
+        } else {
+            let mut pats = Vec::new();
+            for e in &flags.exclude {
+                pats.push(self.expand_in(stage, e)?);
+            }
+            Some(Arc::new(IgnoreMatcher::parse(&pats.join("\n")).map_err(
+                |e| BuildError::Invalid(format!("{keyword} --exclude: {e}")),
+            )?))
+        };
+        let exclude_key = flags.exclude.join("\n");
         let mut srcs_x = Vec::new();
         for s in srcs {
             srcs_x.push(self.expand_in(stage, s)?);
@@ -1224,6 +1276,7 @@ impl Builder {
             }
         }
         let req = CopyRequest {
+            exclude,
             downloads,
             add,
             root: src_root,
@@ -1249,6 +1302,7 @@ impl Builder {
             chown.as_deref().unwrap_or(""),
             chmod.as_deref().unwrap_or(""),
             &stage.config.working_dir(),
+            &exclude_key,
         ]);
         if self.try_cache(stage, &key).await? {
             return Ok(());

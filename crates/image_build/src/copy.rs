@@ -34,6 +34,8 @@ pub(crate) struct CopyRequest {
     pub chmod: Option<String>,
     /// ADD of URLs, already downloaded: URL → (file name, local file).
     pub downloads: Vec<(String, String, PathBuf)>,
+    /// `--exclude` patterns (matched like .dockerignore, relative to the source root).
+    pub exclude: Option<Arc<IgnoreMatcher>>,
 }
 
 enum Source {
@@ -66,11 +68,22 @@ pub(crate) struct CopyPlan {
     chmod: Option<u32>,
     /// The context's .dockerignore and the context root (none for other sources).
     ignore: Option<(Arc<IgnoreMatcher>, PathBuf)>,
+    /// `--exclude` patterns and the source root.
+    exclude: Option<(Arc<IgnoreMatcher>, PathBuf)>,
 }
 
 impl CopyPlan {
-    /// Whether a host path below the context is excluded by .dockerignore.
+    /// Whether a host path is excluded by `--exclude` or (below the context) by
+    /// .dockerignore.
     fn skipped(&self, p: &Path) -> bool {
+        if let Some((m, root)) = &self.exclude {
+            if let Ok(rel) = p.strip_prefix(root) {
+                let rel = rel.to_string_lossy();
+                if !rel.is_empty() && m.is_excluded(&rel) {
+                    return true;
+                }
+            }
+        }
         let Some((m, root)) = &self.ignore else {
             return false;
         };
@@ -252,6 +265,9 @@ pub(crate) fn plan(req: CopyRequest) -> Result<CopyPlan> {
         None => None,
     };
     let ctx_skip = |rel: &str| -> bool {
+        if req.exclude.as_ref().is_some_and(|m| m.is_excluded(rel)) {
+            return true;
+        }
         req.from_context
             && (req.ignore.is_excluded(rel) || rel.starts_with(".wh.") || rel.contains("/.wh."))
     };
@@ -424,6 +440,7 @@ pub(crate) fn plan(req: CopyRequest) -> Result<CopyPlan> {
         ignore: req
             .from_context
             .then(|| (req.ignore.clone(), req.root.clone())),
+        exclude: req.exclude.clone().map(|m| (m, req.root.clone())),
     })
 }
 
@@ -692,6 +709,7 @@ mod tests {
             chown: None,
             chmod: None,
             downloads: Vec::new(),
+            exclude: None,
         }
     }
 
