@@ -262,18 +262,7 @@ fn default_bridge_gives_an_address_and_cleans_up() {
             .stdout,
     );
     assert!(!rules.contains(&port.to_string()), "{rules}");
-    // The veth goes in the background, right after the container.
-    let gone = common::eventually(5, || {
-        let links = text(
-            &std::process::Command::new("ip")
-                .args(["-o", "link", "show"])
-                .output()
-                .unwrap()
-                .stdout,
-        );
-        !links.contains(&format!("ep:{id}"))
-    });
-    assert!(gone, "veth of {id} still there");
+    assert!(veth_gone(&id), "veth of {id} still there");
 }
 
 #[test]
@@ -484,8 +473,18 @@ fn daemon_crash_leaves_no_network_state_behind() {
         "{}",
         nft(&table)
     );
-    // The veth goes in the background, right after the container.
-    let gone = common::eventually(5, || {
+    assert!(veth_gone(&id), "veth of {id} still there");
+    // The survivor keeps its port across the restart.
+    let addr = format!("127.0.0.1:{keeper}");
+    assert!(eventually(5, || http_get(&addr)
+        .is_some_and(|r| r.contains("hello-from-container"))));
+    assert!(nft(&table).contains(&keeper.to_string()));
+}
+
+/// Whether the host veth of a container (marked with its id) goes within 5 s: it is
+/// deleted in the background, right after the container stops.
+fn veth_gone(id: &str) -> bool {
+    eventually(5, || {
         let links = text(
             &std::process::Command::new("ip")
                 .args(["-o", "link", "show"])
@@ -494,11 +493,5 @@ fn daemon_crash_leaves_no_network_state_behind() {
                 .stdout,
         );
         !links.contains(&format!("ep:{id}"))
-    });
-    assert!(gone, "veth of {id} still there");
-    // The survivor keeps its port across the restart.
-    let addr = format!("127.0.0.1:{keeper}");
-    assert!(eventually(5, || http_get(&addr)
-        .is_some_and(|r| r.contains("hello-from-container"))));
-    assert!(nft(&table).contains(&keeper.to_string()));
+    })
 }

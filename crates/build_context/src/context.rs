@@ -10,11 +10,11 @@ use nix::sys::stat::{fstat, FileStat, SFlag};
 use tar::EntryType;
 use tracing::debug;
 
-use crate::fsutil;
 use crate::ignore::IgnoreMatcher;
 use crate::pattern::clean;
-use crate::tarwriter::{Member, TarWriter};
 use crate::ContextError;
+use tar_stream::fs as fsutil;
+use tar_stream::{Member, TarWriter};
 
 /// What [`write_context_tar`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -13,10 +13,8 @@
 //!   modes and mtimes kept, symlinks never followed).
 
 mod context;
-mod fsutil;
 mod ignore;
 mod pattern;
-mod tarwriter;
 
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,6 @@ use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
-use futures_util::StreamExt;
 use serde_json::json;
 use tokio::sync::mpsc;
 
@@ -93,19 +92,7 @@ pub(crate) async fn load(
 ) -> ApiResult {
     let quiet = qbool(q.iter().find(|(k, _)| k == "quiet").map(|(_, v)| v));
     let tmp = engine.images.archive_tmp_dir().to_path_buf();
-    let mut spool = tempfile::tempfile_in(&tmp)
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut body = req.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        spool
-            .write_all(&chunk)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    }
-    use std::io::Seek;
-    spool
-        .seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let spool = crate::spool_body(req, &tmp).await?;
     let eng = engine.clone();
     let loaded = tokio::task::spawn_blocking(move || {
         image_archive::load(&eng.images, std::io::BufReader::new(spool), &tmp)

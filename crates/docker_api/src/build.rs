@@ -3,14 +3,13 @@
 //! (`{"stream": "Step 1/3 : ..."}`, `{"aux": {"ID": ...}}`, `{"errorDetail": ...}`).
 
 use std::collections::{BTreeMap, HashMap};
-use std::io::{Read, Seek, Write};
+use std::io::{Read, Seek};
 use std::path::{Path, PathBuf};
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::Response;
-use futures_util::StreamExt;
 use image_build::{BuildEvent, BuildOptions};
 use serde_json::{json, Value};
 use tracing::warn;
@@ -125,13 +124,7 @@ pub(crate) async fn build(
     let ctx = CtxDir(base.join(format!("{:016x}", rand::random::<u64>())));
     let ctx_dir = ctx.0.join("context");
     std::fs::create_dir_all(&ctx_dir).map_err(internal)?;
-    let mut spool = tempfile::tempfile_in(&base).map_err(internal)?;
-    let mut body = req.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        spool.write_all(&chunk).map_err(internal)?;
-    }
-    spool.seek(std::io::SeekFrom::Start(0)).map_err(internal)?;
+    let mut spool = crate::spool_body(req, &base).await?;
     let dir = ctx_dir.clone();
     let dockerfile_name = opts.dockerfile.clone();
     let unpacked = tokio::task::spawn_blocking(move || -> Result<(), String> {

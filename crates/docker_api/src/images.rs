@@ -1,13 +1,11 @@
 //! `/images/...` endpoints: list, inspect, tag, remove, import.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use futures_util::StreamExt;
 use image_store::{DeleteItem, Image, ImportConfig};
 use serde_json::{json, Value};
 
@@ -327,20 +325,7 @@ pub(crate) async fn create(
         })
     };
     let comment = get("message").unwrap_or_default();
-    // Spool the body to a file so large imports do not sit in memory.
-    let mut spool = tempfile::tempfile()
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    let mut body = req.into_body().into_data_stream();
-    while let Some(chunk) = body.next().await {
-        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
-        spool
-            .write_all(&chunk)
-            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    }
-    use std::io::Seek;
-    spool
-        .seek(std::io::SeekFrom::Start(0))
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    let spool = crate::spool_body(req, engine.images.archive_tmp_dir()).await?;
     let eng = engine.clone();
     let id = tokio::task::spawn_blocking(move || {
         eng.images.import(spool, cfg, &comment, target.as_deref())

@@ -92,6 +92,23 @@ pub(crate) fn ok_json<T: serde::Serialize>(v: &T) -> ApiResult {
     Ok(json_response(StatusCode::OK, v))
 }
 
+/// Writes a request body (an import, a build context, an archive to load) to an
+/// unnamed temporary file in `dir`, so large uploads never sit in memory; returns it
+/// rewound.
+pub(crate) async fn spool_body(req: Request, dir: &Path) -> Result<std::fs::File, ApiError> {
+    use futures_util::StreamExt;
+    use std::io::{Seek, Write};
+    let internal = |e: std::io::Error| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    let mut spool = tempfile::tempfile_in(dir).map_err(internal)?;
+    let mut body = req.into_body().into_data_stream();
+    while let Some(chunk) = body.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad_request(e.to_string()))?;
+        spool.write_all(&chunk).map_err(internal)?;
+    }
+    spool.seek(std::io::SeekFrom::Start(0)).map_err(internal)?;
+    Ok(spool)
+}
+
 /// Parses Docker's boolean query values (`1`, `true`, `True`).
 pub(crate) fn qbool(v: Option<&String>) -> bool {
     matches!(

@@ -1013,22 +1013,46 @@ impl Builder {
         if self.try_cache(stage, &key).await? {
             return Ok(());
         }
-        let dir = self.next_dir("workdir");
+        let p = path.to_string();
+        self.commit_change(
+            stage,
+            "workdir",
+            &format!("/bin/sh -c #(nop) {what}"),
+            key,
+            move |root| {
+                let target = resolve_in_root(root, &p)?;
+                std::fs::create_dir_all(&target)?;
+                Ok(())
+            },
+        )
+        .await
+    }
+
+    /// Runs `change` on a writable overlay of the stage's image (no container) and
+    /// commits what it changed as the next image, with `created_by` in its history.
+    async fn commit_change(
+        &mut self,
+        stage: &mut Stage,
+        what: &str,
+        created_by: &str,
+        key: String,
+        change: impl FnOnce(&Path) -> Result<()> + Send + 'static,
+    ) -> Result<()> {
+        let dir = self.next_dir(what);
         let engine = self.engine.clone();
         let parent = stage.image.clone();
         let mut config = stage.config.clone();
-        let p = path.to_string();
+        let created_by = created_by.to_string();
         let id = blocking(move || {
             let layers = match &parent {
                 Some(id) => engine.images.layer_dirs(id)?,
                 None => Vec::new(),
             };
             let mut root = OverlayRoot::mount(dir, &layers, true)?;
-            let target = resolve_in_root(&root.merged(), &p)?;
-            std::fs::create_dir_all(&target)?;
+            change(&root.merged())?;
             root.unmount();
             let changed = has_changes(&root.upper())?;
-            config.push_history(&format!("/bin/sh -c #(nop) {what}"), !changed);
+            config.push_history(&created_by, !changed);
             let upper = root.upper();
             commit(
                 &engine.images,
@@ -1039,6 +1063,11 @@ impl Builder {
             )
         })
         .await?;
+        self.advance(stage, id).await
+    }
+
+    /// Makes a freshly committed image the stage's current one.
+    async fn advance(&mut self, stage: &mut Stage, id: ImageId) -> Result<()> {
         let bytes = self.images().config_bytes(&id)?;
         stage.config = ImageConfig::from_bytes(&bytes).map_err(BuildError::Image)?;
         self.say(format!(" ---> {}\n", id.short())).await?;
@@ -1167,15 +1196,11 @@ impl Builder {
         guard.remove().await;
         let new_id = new_id?;
         self.say(format!(
-            " ---> Removed intermediate container {}\n ---> {}\n",
-            &id[..12],
-            new_id.short()
+            " ---> Removed intermediate container {}\n",
+            &id[..12]
         ))
         .await?;
-        let bytes = self.images().config_bytes(&new_id)?;
-        stage.config = ImageConfig::from_bytes(&bytes).map_err(BuildError::Image)?;
-        stage.image = Some(new_id);
-        Ok(())
+        self.advance(stage, new_id).await
     }
 
     async fn copy(
@@ -1307,36 +1332,13 @@ impl Builder {
         if self.try_cache(stage, &key).await? {
             return Ok(());
         }
-        let dir = self.next_dir("copy");
-        let engine = self.engine.clone();
-        let parent = stage.image.clone();
-        let mut config = stage.config.clone();
-        let id = blocking(move || {
-            let layers = match &parent {
-                Some(id) => engine.images.layer_dirs(id)?,
-                None => Vec::new(),
-            };
-            let mut root = OverlayRoot::mount(dir, &layers, true)?;
-            copy::apply(&plan, &root.merged())?;
-            root.unmount();
-            let changed = has_changes(&root.upper())?;
-            config.push_history(&created_by, !changed);
-            let upper = root.upper();
-            commit(
-                &engine.images,
-                parent.as_ref(),
-                changed.then_some(upper.as_path()),
-                config.to_value(),
-                &key,
-            )
-        })
-        .await?;
+        let res = self
+            .commit_change(stage, "copy", &created_by, key, move |root| {
+                copy::apply(&plan, root)
+            })
+            .await;
         drop(from_root);
-        let bytes = self.images().config_bytes(&id)?;
-        stage.config = ImageConfig::from_bytes(&bytes).map_err(BuildError::Image)?;
-        self.say(format!(" ---> {}\n", id.short())).await?;
-        stage.image = Some(id);
-        Ok(())
+        res
     }
 
     fn expand_heredoc(&self, stage: &Stage, content: &str) -> String {

@@ -33,8 +33,6 @@
 //!
 //! Entry points: [`write_layer`], [`is_empty`].
 
-mod fsutil;
-mod tarwriter;
 mod walk;
 
 #[cfg(test)]

@@ -13,9 +13,9 @@ use nix::mount::{mount, umount2, MntFlags, MsFlags};
 use nix::sys::stat::{mknod, Mode, SFlag};
 use tar::EntryType;
 
-use crate::fsutil::{self, XattrSource};
 use crate::tests::{chmod, is_root, layer, read_members, set_mtime, set_xattr, tempdir, whiteout};
 use crate::*;
+use tar_stream::fs::{self as fsutil, XattrSource};
 
 /// A scratch directory whose overlay mounts are detached on drop (before the directory
 /// itself is removed), even when the test fails.

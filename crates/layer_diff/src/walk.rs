@@ -12,9 +12,9 @@ use nix::sys::stat::{fstat, FileStat, SFlag};
 use tar::EntryType;
 use tracing::debug;
 
-use crate::fsutil::{self, XattrSource};
-use crate::tarwriter::{Member, TarWriter};
 use crate::{DiffError, DiffStats, OPAQUE_WHITEOUT, OVERLAY_XATTR_PREFIX, WHITEOUT_PREFIX};
+use tar_stream::fs::{self as fsutil, XattrSource};
+use tar_stream::{Member, TarWriter};
 
 const OPAQUE_XATTR: &[u8] = b"trusted.overlay.opaque";
 const REDIRECT_XATTR: &[u8] = b"trusted.overlay.redirect";

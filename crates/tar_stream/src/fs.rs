@@ -14,7 +14,7 @@ use nix::fcntl::{openat, AtFlags, OFlag};
 use nix::sys::stat::{fstatat, FileStat, Mode};
 
 /// Opens a trusted root directory (symlinks in `path` itself are followed).
-pub(crate) fn open_root(path: &Path) -> nix::Result<OwnedFd> {
+pub fn open_root(path: &Path) -> nix::Result<OwnedFd> {
     let fd = openat(
         None,
         path,
@@ -26,7 +26,7 @@ pub(crate) fn open_root(path: &Path) -> nix::Result<OwnedFd> {
 }
 
 /// Opens the directory `name` in `dir`, refusing symlinks.
-pub(crate) fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<OwnedFd> {
+pub fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<OwnedFd> {
     let fd = openat(
         Some(dir.as_raw_fd()),
         OsStr::from_bytes(name),
@@ -38,7 +38,7 @@ pub(crate) fn open_dir_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<OwnedFd> {
 }
 
 /// Opens the regular file `name` in `dir` for reading, refusing symlinks.
-pub(crate) fn open_file_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<std::fs::File> {
+pub fn open_file_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<std::fs::File> {
     let fd = openat(
         Some(dir.as_raw_fd()),
         OsStr::from_bytes(name),
@@ -50,7 +50,7 @@ pub(crate) fn open_file_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<std::fs::F
 }
 
 /// `lstat` of `name` in `dir`.
-pub(crate) fn lstat_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<FileStat> {
+pub fn lstat_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<FileStat> {
     fstatat(
         Some(dir.as_raw_fd()),
         OsStr::from_bytes(name),
@@ -60,7 +60,7 @@ pub(crate) fn lstat_at(dir: &OwnedFd, name: &[u8]) -> nix::Result<FileStat> {
 
 /// The names in `dir` (without `.` and `..`), sorted bytewise. The listing uses its own
 /// fd (reopened from `dir`), closed before returning.
-pub(crate) fn list_dir(dir: &OwnedFd) -> nix::Result<Vec<Vec<u8>>> {
+pub fn list_dir(dir: &OwnedFd) -> nix::Result<Vec<Vec<u8>>> {
     let mut d = Dir::openat(
         Some(dir.as_raw_fd()),
         ".",
@@ -81,7 +81,7 @@ pub(crate) fn list_dir(dir: &OwnedFd) -> nix::Result<Vec<Vec<u8>>> {
 }
 
 /// Where to read extended attributes from.
-pub(crate) enum XattrSource<'a> {
+pub enum XattrSource<'a> {
     /// An open file or directory.
     Fd(RawFd),
     /// `name` inside the open directory `dir`, not following a final symlink.
@@ -180,7 +180,7 @@ fn sized_read(mut f: impl FnMut(&mut [u8]) -> io::Result<usize>) -> io::Result<V
 
 /// All extended attributes (name, value), sorted by name. A filesystem without xattr
 /// support yields an empty list; attributes vanishing while being read are skipped.
-pub(crate) fn read_xattrs(src: &XattrSource<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
+pub fn read_xattrs(src: &XattrSource<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>> {
     let t = Target::new(src)?;
     let names = match sized_read(|b| t.list(b)) {
         Ok(n) => n,

@@ -1,10 +1,11 @@
 //! A minimal deterministic tar writer: ustar headers, with a PAX extended header in front
 //! of a member whenever a value does not fit (long names/link targets, big ids, sizes or
-//! times) or the member carries extended attributes. The stream is counted as it is
-//! written.
+//! times) or the member carries extended attributes. The stream is hashed (sha256) and
+//! counted as it is written.
 
 use std::io::{self, BufWriter, Write};
 
+use sha2::{Digest as _, Sha256};
 use tar::{EntryType, Header};
 
 const BLOCK: u64 = 512;
@@ -13,15 +14,17 @@ const MAX_OCTAL_8: u64 = 0o7777777;
 /// Largest value of a 12-byte octal header field (size, mtime).
 const MAX_OCTAL_12: u64 = 0o77777777777;
 
-/// Counts everything written through it.
-struct CountWriter<W> {
+/// Hashes and counts everything written through it.
+struct HashWriter<W> {
     inner: W,
+    hasher: Sha256,
     bytes: u64,
 }
 
-impl<W: Write> Write for CountWriter<W> {
+impl<W: Write> Write for HashWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
+        self.hasher.update(&buf[..n]);
         self.bytes += n as u64;
         Ok(n)
     }
@@ -32,7 +35,7 @@ impl<W: Write> Write for CountWriter<W> {
 }
 
 /// One archive member's header data.
-pub(crate) struct Member<'a> {
+pub struct Member<'a> {
     /// Full member name (directories carry a trailing `/`).
     pub name: &'a [u8],
     pub kind: EntryType,
@@ -53,12 +56,14 @@ pub(crate) struct Member<'a> {
 }
 
 /// The streaming writer.
-pub(crate) struct TarWriter<W: Write> {
-    out: BufWriter<CountWriter<W>>,
+pub struct TarWriter<W: Write> {
+    out: BufWriter<HashWriter<W>>,
 }
 
 /// Summary returned by [`TarWriter::finish`].
-pub(crate) struct Finished {
+pub struct Finished {
+    /// `sha256:<hex>` of the whole stream.
+    pub digest: String,
     /// Stream length in bytes.
     pub size: u64,
 }
@@ -124,12 +129,13 @@ fn dev_too_big(name: &[u8]) -> io::Error {
 }
 
 impl<W: Write> TarWriter<W> {
-    pub(crate) fn new(out: W) -> Self {
+    pub fn new(out: W) -> Self {
         Self {
             out: BufWriter::with_capacity(
                 128 * 1024,
-                CountWriter {
+                HashWriter {
                     inner: out,
+                    hasher: Sha256::new(),
                     bytes: 0,
                 },
             ),
@@ -138,7 +144,7 @@ impl<W: Write> TarWriter<W> {
 
     /// Writes the header(s) of one member. The caller then writes exactly `m.size` bytes
     /// of data with [`data`](Self::data) and calls [`pad`](Self::pad).
-    pub(crate) fn header(&mut self, m: &Member<'_>) -> io::Result<()> {
+    pub fn header(&mut self, m: &Member<'_>) -> io::Result<()> {
         let mut pax: Vec<(&[u8], Vec<u8>)> = Vec::new();
         let mut h = Header::new_ustar();
 
@@ -248,12 +254,12 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Member data.
-    pub(crate) fn data(&mut self, buf: &[u8]) -> io::Result<()> {
+    pub fn data(&mut self, buf: &[u8]) -> io::Result<()> {
         self.out.write_all(buf)
     }
 
     /// Zero padding after `size` bytes of data.
-    pub(crate) fn pad(&mut self, size: u64) -> io::Result<()> {
+    pub fn pad(&mut self, size: u64) -> io::Result<()> {
         let rem = (size % BLOCK) as usize;
         if rem != 0 {
             self.out
@@ -263,11 +269,14 @@ impl<W: Write> TarWriter<W> {
     }
 
     /// Writes the end-of-archive marker (two zero blocks) and flushes.
-    pub(crate) fn finish(mut self) -> io::Result<Finished> {
+    pub fn finish(mut self) -> io::Result<Finished> {
         self.out.write_all(&[0u8; 2 * BLOCK as usize])?;
         self.out.flush()?;
         let hw = self.out.into_inner().map_err(|e| e.into_error())?;
-        Ok(Finished { size: hw.bytes })
+        Ok(Finished {
+            digest: format!("sha256:{}", hex::encode(hw.hasher.finalize())),
+            size: hw.bytes,
+        })
     }
 }
 
@@ -373,7 +382,7 @@ mod tests {
         w.pad(3).unwrap();
         w.header(&s).unwrap();
         let fin2 = w.finish().unwrap();
-        assert_eq!(fin.size, fin2.size);
+        assert_eq!(fin.digest, fin2.digest);
         assert_eq!(fin2.size, buf.len() as u64);
         assert_eq!(buf.len() % 512, 0);
 
