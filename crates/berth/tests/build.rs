@@ -485,6 +485,15 @@ fn add_downloads_urls() {
         "{}",
         text(&out.stderr)
     );
+    // `import URL`: the daemon fetches the tarball.
+    let tar = image_store::busybox_rootfs_tar(Path::new("/bin/busybox")).unwrap();
+    std::fs::write(served.join("bb.tar"), tar).unwrap();
+    let url = format!("http://127.0.0.1:{}/bb.tar", srv.1);
+    ok(&d.berth(&["import", &url, "bt-from-url:1"]));
+    assert_eq!(
+        ok(&d.berth(&["run", "--rm", "bt-from-url:1", "echo", "imported"])),
+        "imported"
+    );
     let bad = context(
         &d,
         "url404",

@@ -291,6 +291,25 @@ pub(crate) fn apply_change(cfg: &mut ImportConfig, change: &str) -> Result<(), S
     Ok(())
 }
 
+/// `docker import URL`: the tarball is fetched by the daemon into a temporary file.
+async fn download(url: &str, dir: &std::path::Path) -> Result<std::fs::File, ApiError> {
+    use std::io::{Seek, Write};
+    let fail = |e: String| ApiError(StatusCode::BAD_REQUEST, format!("importing {url}: {e}"));
+    let mut resp = reqwest::get(url).await.map_err(|e| fail(e.to_string()))?;
+    if !resp.status().is_success() {
+        return Err(fail(format!("unexpected status {}", resp.status())));
+    }
+    let mut f = tempfile::tempfile_in(dir)
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| fail(e.to_string()))? {
+        f.write_all(&chunk)
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    }
+    f.seek(std::io::SeekFrom::Start(0))
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(f)
+}
+
 /// POST `/images/create`: import from a tar (`fromSrc=-`) or pull.
 pub(crate) async fn create(
     State(engine): State<AppState>,
@@ -305,10 +324,11 @@ pub(crate) async fn create(
         return crate::distribution::pull(engine, image, tag, platform, &headers).await;
     }
     let src = get("fromSrc").unwrap_or_default();
-    if src != "-" {
-        return Err(ApiError::bad_request(
-            "only fromSrc=- (the request body) is supported for imports",
-        ));
+    let from_url = src.starts_with("http://") || src.starts_with("https://");
+    if src != "-" && !from_url {
+        return Err(ApiError::bad_request(format!(
+            "import source must be - (the request body) or an http(s) URL, not {src:?}"
+        )));
     }
     let mut cfg = ImportConfig::default();
     for (k, v) in q.iter().filter(|(k, _)| k == "changes") {
@@ -325,7 +345,16 @@ pub(crate) async fn create(
         })
     };
     let comment = get("message").unwrap_or_default();
-    let spool = crate::spool_body(req, engine.images.archive_tmp_dir()).await?;
+    let spool = if from_url {
+        download(&src, engine.images.archive_tmp_dir()).await?
+    } else {
+        crate::spool_body(req, engine.images.archive_tmp_dir()).await?
+    };
+    let comment = if comment.is_empty() && from_url {
+        format!("Imported from {src}")
+    } else {
+        comment
+    };
     let eng = engine.clone();
     let id = tokio::task::spawn_blocking(move || {
         eng.images.import(spool, cfg, &comment, target.as_deref())
