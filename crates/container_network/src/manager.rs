@@ -622,6 +622,19 @@ impl NetworkManager {
     /// Disconnects a container from `network` (removes the veth pair, frees
     /// the address, drops its DNS names and any port mapping to that address).
     pub async fn detach(&self, network: &str, container_id: &str) -> Result<()> {
+        self.detach_with(network, container_id, false).await
+    }
+
+    /// [`detach`](Self::detach) for a container that has exited: the veth is deleted
+    /// in the background. That takes the kernel ~15 ms (RTNL, RCU grace periods) and
+    /// happens by itself once the container's namespace is gone, so it stays off the
+    /// exit path; a link a crash leaves behind is removed by `reconcile` (it carries
+    /// berth's alias).
+    pub async fn detach_exited(&self, network: &str, container_id: &str) -> Result<()> {
+        self.detach_with(network, container_id, true).await
+    }
+
+    async fn detach_with(&self, network: &str, container_id: &str, deferred: bool) -> Result<()> {
         let mut inner = self.inner.lock().await;
         let ep = inner
             .state
@@ -631,24 +644,30 @@ impl NetworkManager {
                 container: container_id.to_string(),
                 network: network.to_string(),
             })?;
-        self.drop_endpoint(&mut inner, &ep).await
+        self.drop_endpoint(&mut inner, &ep, deferred).await
     }
 
-    async fn drop_endpoint(&self, inner: &mut Inner, ep: &EndpointRecord) -> Result<()> {
-        // Deleting a veth takes the kernel ~15 ms (RTNL, RCU grace periods) and, once
-        // the container's namespace is gone, happens by itself: do it off the exit
-        // path. A link a crash leaves is removed by `reconcile` (it carries our alias).
-        let veth = ep.veth_host.clone();
-        tokio::spawn(async move {
-            match netlink::connect() {
-                Ok(h) => {
-                    if let Err(e) = netlink::delete_link(&h, &veth).await {
-                        tracing::warn!(link = %veth, error = %e, "cannot delete veth");
-                    }
+    async fn drop_endpoint(
+        &self,
+        inner: &mut Inner,
+        ep: &EndpointRecord,
+        deferred: bool,
+    ) -> Result<()> {
+        if deferred {
+            let veth = ep.veth_host.clone();
+            tokio::spawn(async move {
+                let res = match netlink::connect() {
+                    Ok(h) => netlink::delete_link(&h, &veth).await,
+                    Err(e) => Err(e),
+                };
+                if let Err(e) = res {
+                    tracing::warn!(link = %veth, error = %e, "cannot delete veth");
                 }
-                Err(e) => tracing::warn!(link = %veth, error = %e, "cannot delete veth"),
-            }
-        });
+            });
+        } else {
+            let h = netlink::connect()?;
+            netlink::delete_link(&h, &ep.veth_host).await?;
+        }
         inner
             .state
             .endpoints
@@ -784,7 +803,7 @@ impl NetworkManager {
             .cloned()
             .collect();
         for ep in &dead {
-            self.drop_endpoint(&mut inner, ep).await?;
+            self.drop_endpoint(&mut inner, ep, false).await?;
         }
         inner
             .state

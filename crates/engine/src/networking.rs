@@ -274,11 +274,12 @@ impl Engine {
         let Some(net) = self.net() else { return };
         let _ = net.unpublish(container_id).await;
         for n in networks {
-            let _ = net.detach(n, container_id).await;
+            let _ = net.detach_exited(n, container_id).await;
         }
     }
 
-    /// Leaves every network and drops published ports (idempotent).
+    /// Leaves every network and drops published ports (idempotent); for containers
+    /// that are not running, so veths are deleted in the background.
     pub(crate) async fn leave_networks(&self, rec: &Container) {
         let mut names: Vec<String> = rec.endpoints.iter().map(|e| e.network.clone()).collect();
         for n in self.networks_of(rec) {
