@@ -29,12 +29,6 @@ pub struct ContextStats {
     pub tar_size: u64,
 }
 
-struct Frame {
-    fd: OwnedFd,
-    names: std::vec::IntoIter<Vec<u8>>,
-    prefix_len: usize,
-}
-
 fn file_type(st: &FileStat) -> SFlag {
     SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits())
 }
@@ -218,49 +212,36 @@ pub fn write_context_tar(
         stats: ContextStats::default(),
         buf: vec![0u8; 128 * 1024],
     };
-    let mut stack = vec![Frame {
-        fd: root,
-        names: names.into_iter(),
-        prefix_len: 0,
-    }];
-    let mut path: Vec<u8> = Vec::new();
-    while let Some(top) = stack.last_mut() {
-        let Some(name) = top.names.next() else {
-            stack.pop();
-            continue;
-        };
-        path.truncate(top.prefix_len);
-        path.extend_from_slice(&name);
-        let st = fsutil::lstat_at(&top.fd, &name).map_err(|e| w.read_err(&path, e))?;
+    fsutil::walk_tree(root, names, |dir, name, path| {
+        let st = fsutil::lstat_at(dir, name).map_err(|e| w.read_err(path, e))?;
         let ft = file_type(&st);
         if ft == SFlag::S_IFSOCK {
-            debug!(path = %String::from_utf8_lossy(&path), "skipping socket");
-            continue;
+            debug!(path = %String::from_utf8_lossy(path), "skipping socket");
+            return Ok(None);
         }
-        let rel = String::from_utf8_lossy(&path).into_owned();
+        let rel = String::from_utf8_lossy(path).into_owned();
         let forced_hit = forced.iter().any(|f| at_or_below(&rel, f));
         let child = if !forced_hit && matcher.is_excluded(&rel) {
             let walk = ft == SFlag::S_IFDIR
                 && (matcher.may_reinclude_below(&rel)
                     || forced.iter().any(|f| at_or_below(f, &rel)));
             if !walk {
-                continue;
+                return Ok(None);
             }
-            let fd = fsutil::open_dir_at(&top.fd, &name).map_err(|e| w.read_err(&path, e))?;
+            let fd = fsutil::open_dir_at(dir, name).map_err(|e| w.read_err(path, e))?;
             path.push(b'/');
             Some(fd)
         } else {
-            w.member(&top.fd, &name, &mut path, &st)?
+            w.member(dir, name, path, &st)?
         };
-        if let Some(fd) = child {
-            let names = fsutil::list_dir(&fd).map_err(|e| w.read_err(&path, e))?;
-            stack.push(Frame {
-                fd,
-                names: names.into_iter(),
-                prefix_len: path.len(),
-            });
+        match child {
+            Some(fd) => {
+                let names = fsutil::list_dir(&fd).map_err(|e| w.read_err(path, e))?;
+                Ok(Some((fd, names)))
+            }
+            None => Ok(None),
         }
-    }
+    })?;
     let fin = w.tar.finish().map_err(ContextError::Write)?;
     let mut stats = w.stats;
     stats.tar_size = fin.size;

@@ -56,14 +56,6 @@ fn has(xattrs: &Xattrs, name: &[u8]) -> Option<Vec<u8>> {
         .map(|(_, v)| v.clone())
 }
 
-/// One directory on the walk stack.
-struct Frame {
-    fd: OwnedFd,
-    names: std::vec::IntoIter<Vec<u8>>,
-    /// Length of this directory's path prefix (`a/b/`) in the shared path buffer.
-    prefix_len: usize,
-}
-
 struct Walker<W: Write> {
     tar: TarWriter<W>,
     /// (dev, ino) → member name of the first link seen.
@@ -314,29 +306,16 @@ pub(crate) fn write_layer(upper: &Path, out: impl Write) -> Result<DiffStats, Di
         stats: DiffStats::default(),
         buf: vec![0u8; 128 * 1024],
     };
-    let mut stack = vec![Frame {
-        fd: root,
-        names: names.into_iter(),
-        prefix_len: 0,
-    }];
-    let mut path: Vec<u8> = Vec::new();
-    while let Some(top) = stack.last_mut() {
-        let Some(name) = top.names.next() else {
-            stack.pop();
-            continue;
-        };
-        path.truncate(top.prefix_len);
-        path.extend_from_slice(&name);
-        if let Some(child) = w.entry(&top.fd, &name, &mut path)? {
-            // `entry` appended the trailing '/'.
-            let names = fsutil::list_dir(&child).map_err(|e| sys("readdir", &path, e))?;
-            stack.push(Frame {
-                fd: child,
-                names: names.into_iter(),
-                prefix_len: path.len(),
-            });
+    fsutil::walk_tree(root, names, |dir, name, path| {
+        // `entry` appends the trailing '/' to a directory it descends into.
+        match w.entry(dir, name, path)? {
+            Some(child) => {
+                let names = fsutil::list_dir(&child).map_err(|e| sys("readdir", path, e))?;
+                Ok(Some((child, names)))
+            }
+            None => Ok(None),
         }
-    }
+    })?;
     let fin = w.tar.finish().map_err(DiffError::Write)?;
     let mut stats = w.stats;
     stats.diff_id = fin.digest;

@@ -199,3 +199,46 @@ pub fn read_xattrs(src: &XattrSource<'_>) -> io::Result<Vec<(Vec<u8>, Vec<u8>)>>
     out.sort();
     Ok(out)
 }
+
+/// What a [`walk_tree`] visitor returns for a directory it wants to descend into: the
+/// opened directory and its entry names, in the order they are to be visited.
+pub type Descend = Option<(OwnedFd, Vec<Vec<u8>>)>;
+
+/// Depth-first walk of a tree by directory fds (nothing is followed or re-resolved by
+/// path). `visit(dir, name, path)` sees each entry of `root_names` and below; `path`
+/// holds the entry's path relative to the root (no leading `/`). To descend, the visitor
+/// appends the trailing `/` to `path` and returns the child directory with its names.
+pub fn walk_tree<E>(
+    root: OwnedFd,
+    root_names: Vec<Vec<u8>>,
+    mut visit: impl FnMut(&OwnedFd, &[u8], &mut Vec<u8>) -> Result<Descend, E>,
+) -> Result<(), E> {
+    struct Frame {
+        fd: OwnedFd,
+        names: std::vec::IntoIter<Vec<u8>>,
+        /// Length of this directory's prefix (`a/b/`) in the shared path buffer.
+        prefix_len: usize,
+    }
+    let mut stack = vec![Frame {
+        fd: root,
+        names: root_names.into_iter(),
+        prefix_len: 0,
+    }];
+    let mut path: Vec<u8> = Vec::new();
+    while let Some(top) = stack.last_mut() {
+        let Some(name) = top.names.next() else {
+            stack.pop();
+            continue;
+        };
+        path.truncate(top.prefix_len);
+        path.extend_from_slice(&name);
+        if let Some((fd, names)) = visit(&top.fd, &name, &mut path)? {
+            stack.push(Frame {
+                fd,
+                names: names.into_iter(),
+                prefix_len: path.len(),
+            });
+        }
+    }
+    Ok(())
+}
