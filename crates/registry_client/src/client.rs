@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::error::Error as _;
 use std::net::IpAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
 use base64::engine::general_purpose::STANDARD;
@@ -214,8 +214,12 @@ struct CachedToken {
 
 struct Inner {
     cfg: RegistryConfig,
-    verified: reqwest::Client,
-    unverified: reqwest::Client,
+    /// Extra trusted CAs from `ca_file` (read and checked in `new`).
+    extra_roots: Vec<reqwest::Certificate>,
+    /// Built on first use: loading the system roots is start-up work a daemon that
+    /// never talks to a registry should not pay.
+    verified: OnceLock<reqwest::Client>,
+    unverified: OnceLock<reqwest::Client>,
     endpoints: Mutex<HashMap<String, Endpoint>>,
     tokens: Mutex<HashMap<String, CachedToken>>,
 }
@@ -260,27 +264,33 @@ impl RegistryClient {
                 )));
             }
         }
-        let build = |insecure: bool| {
-            let mut b = reqwest::Client::builder()
-                .user_agent(cfg.user_agent.clone())
-                .connect_timeout(cfg.connect_timeout)
-                .read_timeout(cfg.read_timeout)
-                .pool_idle_timeout(Duration::from_secs(90))
-                .danger_accept_invalid_certs(insecure);
-            for c in &extra {
-                b = b.add_root_certificate(c.clone());
-            }
-            b.build()
-                .map_err(|e| RegistryError::Config(format!("building HTTP client: {e}")))
-        };
         Ok(RegistryClient {
             inner: Arc::new(Inner {
-                verified: build(false)?,
-                unverified: build(true)?,
+                extra_roots: extra,
+                verified: OnceLock::new(),
+                unverified: OnceLock::new(),
                 cfg,
                 endpoints: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
             }),
+        })
+    }
+
+    fn build_http(&self, insecure: bool) -> reqwest::Client {
+        let cfg = &self.inner.cfg;
+        let mut b = reqwest::Client::builder()
+            .user_agent(cfg.user_agent.clone())
+            .connect_timeout(cfg.connect_timeout)
+            .read_timeout(cfg.read_timeout)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .danger_accept_invalid_certs(insecure);
+        for c in &self.inner.extra_roots {
+            b = b.add_root_certificate(c.clone());
+        }
+        b.build().unwrap_or_else(|e| {
+            // Only a broken TLS backend gets here; a default client still works.
+            tracing::warn!(error = %e, "building the registry HTTP client; using defaults");
+            reqwest::Client::new()
         })
     }
 
@@ -290,11 +300,12 @@ impl RegistryClient {
     }
 
     fn http(&self, insecure: bool) -> &reqwest::Client {
-        if insecure {
+        let cell = if insecure {
             &self.inner.unverified
         } else {
             &self.inner.verified
-        }
+        };
+        cell.get_or_init(|| self.build_http(insecure))
     }
 
     /// Credentials for `registry`: `explicit` when given, else what Docker filed in the
