@@ -76,7 +76,11 @@ pub(crate) async fn list(
     // Untagged images something was built on are intermediate build steps: hidden
     // unless `-a`, as in Docker.
     if !all {
-        imgs.retain(|i| !i.repo_tags.is_empty() || !engine.images.has_children(&i.id));
+        let parents: std::collections::HashSet<String> = imgs
+            .iter()
+            .filter_map(|i| i.parent.as_ref().map(|p| p.to_string()))
+            .collect();
+        imgs.retain(|i| !i.repo_tags.is_empty() || !parents.contains(i.id.as_str()));
     }
     imgs.sort_by_key(|i| std::cmp::Reverse(i.created));
     let out: Vec<Value> = imgs.iter().map(summary).collect();

@@ -102,15 +102,6 @@ impl ImageStore {
             .map(|(id, _)| ImageId(id.clone()))
     }
 
-    /// Whether some image was built on `id` (Docker hides untagged ones from `images`).
-    pub fn has_children(&self, id: &ImageId) -> bool {
-        let st = lock(&self.state);
-        st.db
-            .images
-            .values()
-            .any(|r| r.parent.as_deref() == Some(id.as_str()))
-    }
-
     /// The parent chain of an image, itself first.
     pub fn lineage(&self, id: &ImageId) -> Vec<ImageId> {
         let st = lock(&self.state);
