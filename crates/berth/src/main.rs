@@ -2,6 +2,7 @@
 //! together: the first argument picks the role.
 //!
 //! - `berth daemon`: the container engine serving the Docker Engine API.
+//! - `berth server`: the control plane serving the Kubernetes API.
 //! - `berth shim CONFIG`: the per-container shim (started by the daemon).
 //! - `berth runtime ...`: the runc-compatible OCI runtime on libcontainer.
 //! - any other verb (`run`, `ps`, `images`, ...): the docker-style CLI.
@@ -153,12 +154,120 @@ fn daemon(args: Vec<String>) -> i32 {
     })
 }
 
+/// Options of `berth server`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth server",
+    about = "Run the berth control plane (Kubernetes API server)"
+)]
+struct ServerArgs {
+    /// Address to serve the Kubernetes API on (HTTPS).
+    #[arg(long, default_value = "0.0.0.0:6443")]
+    listen: std::net::SocketAddr,
+    /// State directory: embedded store, certificates, tokens.
+    #[arg(long, default_value = "/var/lib/berth/server")]
+    data_dir: PathBuf,
+    /// etcd endpoints (comma-separated http://host:port); the embedded store when absent.
+    #[arg(long)]
+    datastore_endpoint: Option<String>,
+    /// Where the admin kubeconfig is written (mode 0600).
+    #[arg(long, default_value = "/etc/berth/admin.kubeconfig")]
+    write_kubeconfig: PathBuf,
+    /// Extra names or addresses for the server certificate. Repeatable.
+    #[arg(long = "tls-san")]
+    tls_sans: Vec<String>,
+    /// Log filter (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn server(args: Vec<String>) -> i32 {
+    let a =
+        match ServerArgs::try_parse_from(std::iter::once("berth server".to_string()).chain(args)) {
+            Ok(a) => a,
+            Err(e) => {
+                let _ = e.print();
+                return if e.use_stderr() { 2 } else { 0 };
+            }
+        };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&a.log_level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth server: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let fail = |what: &str, e: &dyn std::fmt::Display| {
+            eprintln!("berth server: {what}: {e}");
+            1
+        };
+        if let Err(e) = std::fs::create_dir_all(&a.data_dir) {
+            return fail(&a.data_dir.display().to_string(), &e);
+        }
+        let store = match kv_store::open(a.datastore_endpoint.as_deref(), &a.data_dir).await {
+            Ok(s) => s,
+            Err(e) => return fail("opening the store", &e),
+        };
+        let pki = match cluster_pki::Pki::load_or_create(&a.data_dir.join("pki"), &a.tls_sans) {
+            Ok(p) => std::sync::Arc::new(p),
+            Err(e) => return fail("certificates", &e),
+        };
+        let listener = match tokio::net::TcpListener::bind(a.listen).await {
+            Ok(l) => l,
+            Err(e) => return fail(&format!("listening on {}", a.listen), &e),
+        };
+        let port = listener.local_addr().map(|l| l.port()).unwrap_or(a.listen.port());
+        let host = if a.listen.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            a.listen.ip().to_string()
+        };
+        let url = format!("https://{host}:{port}");
+        if let Some(dir) = a.write_kubeconfig.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        if let Err(e) = pki.write_admin_kubeconfig(&a.write_kubeconfig, &url) {
+            return fail(&a.write_kubeconfig.display().to_string(), &e);
+        }
+        let state = api_server::ServerState::new(store, pki, format!("{host}:{port}"));
+        if let Err(e) = state.bootstrap().await {
+            return fail("bootstrapping the cluster", &e);
+        }
+        tracing::info!(%url, kubeconfig = %a.write_kubeconfig.display(), "serving the Kubernetes API");
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(e) => return fail("signals", &e),
+            };
+        tokio::select! {
+            r = api_server::serve(listener, state) => match r {
+                Ok(()) => 0,
+                Err(e) => fail("serving", &e),
+            },
+            _ = term.recv() => 0,
+            _ = tokio::signal::ctrl_c() => 0,
+        }
+    })
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(|s| s.as_str()) {
         Some("daemon") => {
             args.remove(0);
             daemon(args)
+        }
+        Some("server") => {
+            args.remove(0);
+            server(args)
         }
         Some("shim") => match args.get(1) {
             Some(p) => container_shim::server::main(std::path::Path::new(p)),

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+pub mod kube;
 pub mod registry;
 
 use std::path::{Path, PathBuf};
