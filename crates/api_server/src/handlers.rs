@@ -278,10 +278,7 @@ impl WatchEncoder {
         } else {
             obj
         };
-        let mut line =
-            serde_json::to_vec(&json!({"type": kind, "object": object})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line(kind, &object)
     }
 
     fn bookmark(&self, rv: i64, initial_end: bool) -> Bytes {
@@ -291,18 +288,24 @@ impl WatchEncoder {
         }
         let obj =
             json!({"kind": self.def.kind, "apiVersion": self.def.api_version(), "metadata": meta});
-        let mut line =
-            serde_json::to_vec(&json!({"type": "BOOKMARK", "object": obj})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line("BOOKMARK", &obj)
     }
 
     fn error(&self, e: &ApiError) -> Bytes {
-        let mut line =
-            serde_json::to_vec(&json!({"type": "ERROR", "object": e.status()})).unwrap_or_default();
-        line.push(b'\n');
-        Bytes::from(line)
+        event_line("ERROR", &e.status())
     }
+}
+
+/// One watch event as Kubernetes writes it: `{"type":...,"object":...}` and a newline
+/// (type first, so stream readers can dispatch before parsing the object).
+fn event_line(kind: &str, object: &Value) -> Bytes {
+    let mut line = Vec::with_capacity(256);
+    line.extend_from_slice(b"{\"type\":");
+    line.extend_from_slice(serde_json::to_string(kind).unwrap_or_default().as_bytes());
+    line.extend_from_slice(b",\"object\":");
+    let _ = serde_json::to_writer(&mut line, object);
+    line.extend_from_slice(b"}\n");
+    Bytes::from(line)
 }
 
 async fn watch(
@@ -894,15 +897,11 @@ async fn delete_one(
             )));
         }
     }
-    let mut add_finalizer = match o.policy.as_deref() {
+    let add_finalizer = match o.policy.as_deref() {
         Some("Orphan") => Some("orphan"),
         Some("Foreground") => Some("foregroundDeletion"),
         _ => None,
     };
-    let has_dependents_kind = matches!(def.storage_def().group, "apps" | "batch");
-    if !has_dependents_kind {
-        add_finalizer = None;
-    }
     let graceful = crate::hooks::grace_period(state, def, &current, o.grace).await;
     let is_namespace = def.plural == "namespaces" && def.group.is_empty();
     let already = meta.get("deletionTimestamp").is_some_and(|v| !v.is_null());
@@ -969,6 +968,21 @@ async fn delete_one(
         StatusCode::OK
     };
     Ok((code, marked))
+}
+
+/// The garbage collector's delete of a dependent, with a propagation policy.
+pub(crate) async fn delete_for_collector(
+    state: &Arc<ServerState>,
+    def: &'static ResourceDef,
+    ns: Option<&str>,
+    name: &str,
+    policy: &str,
+) -> Result<(), ApiError> {
+    let o = DeleteOptions {
+        policy: Some(policy.to_string()),
+        ..Default::default()
+    };
+    delete_one(state, def, ns, name, &o).await.map(|_| ())
 }
 
 /// DELETE on an object.

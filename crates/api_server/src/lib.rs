@@ -6,6 +6,7 @@
 //! from one store watch per resource.
 
 mod discovery;
+mod garbage_collector;
 mod handlers;
 mod hooks;
 mod objects;
@@ -94,6 +95,7 @@ impl ServerState {
                 }
             }
         }
+        garbage_collector::spawn(self.clone());
         Ok(())
     }
 }

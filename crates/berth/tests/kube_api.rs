@@ -693,3 +693,86 @@ while True:
         assert!(have.contains(name), "{name} was acknowledged but is gone");
     }
 }
+
+/// Polls until `f` holds or the deadline passes.
+fn eventually(what: &str, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+/// A ReplicaSet owned by `owner` (kind Deployment) and a Pod owned by the ReplicaSet.
+fn make_dependents(s: &KubeServer, deploy: &str) {
+    let d = json_of(&s.kubectl_ok(&["get", "deploy", deploy, "-o", "json"]));
+    let uid = d["metadata"]["uid"].as_str().unwrap();
+    let rs = format!(
+        r#"{{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{{"name":"{deploy}-rs","labels":{{"app":"{deploy}"}},
+        "ownerReferences":[{{"apiVersion":"apps/v1","kind":"Deployment","name":"{deploy}","uid":"{uid}","controller":true,"blockOwnerDeletion":true}}]}},
+        "spec":{{"replicas":1,"selector":{{"matchLabels":{{"app":"{deploy}"}}}},"template":{{"metadata":{{"labels":{{"app":"{deploy}"}}}},"spec":{{"containers":[{{"name":"c","image":"busybox"}}]}}}}}}}}"#
+    );
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &rs);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let r = json_of(&s.kubectl_ok(&["get", "rs", &format!("{deploy}-rs"), "-o", "json"]));
+    let rs_uid = r["metadata"]["uid"].as_str().unwrap();
+    let pod = format!(
+        r#"{{"apiVersion":"v1","kind":"Pod","metadata":{{"name":"{deploy}-pod","labels":{{"app":"{deploy}"}},
+        "ownerReferences":[{{"apiVersion":"apps/v1","kind":"ReplicaSet","name":"{deploy}-rs","uid":"{rs_uid}","controller":true,"blockOwnerDeletion":true}}]}},
+        "spec":{{"containers":[{{"name":"c","image":"busybox"}}]}}}}"#
+    );
+    let out = s.kubectl_stdin(&["create", "-f", "-"], &pod);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn gone(s: &KubeServer, kind: &str, name: &str) -> bool {
+    !s.kubectl(&["get", kind, name]).status.success()
+}
+
+#[test]
+fn cascading_delete_background_foreground_orphan() {
+    let s = KubeServer::start();
+    for name in ["bg", "fg", "orph"] {
+        let yaml = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers: [{{name: c, image: busybox}}]\n");
+        let out = s.kubectl_stdin(&["apply", "-f", "-"], &yaml);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        make_dependents(&s, name);
+    }
+    // Background (kubectl's default): the owner goes at once, its dependents after.
+    s.kubectl_ok(&["delete", "deployment", "bg"]);
+    eventually("bg's replicaset and pod to be collected", || {
+        gone(&s, "rs", "bg-rs") && gone(&s, "pod", "bg-pod")
+    });
+    // Foreground: dependents first; kubectl waits for the owner to go.
+    s.kubectl_ok(&["delete", "deployment", "fg", "--cascade=foreground"]);
+    eventually("fg and its dependents to go", || {
+        gone(&s, "deploy", "fg") && gone(&s, "rs", "fg-rs") && gone(&s, "pod", "fg-pod")
+    });
+    // Orphan: dependents stay, without the owner reference.
+    s.kubectl_ok(&["delete", "deployment", "orph", "--cascade=orphan"]);
+    eventually("orph to go", || gone(&s, "deploy", "orph"));
+    let rs = json_of(&s.kubectl_ok(&["get", "rs", "orph-rs", "-o", "json"]));
+    assert!(
+        rs["metadata"]["ownerReferences"]
+            .as_array()
+            .is_none_or(|a| a.is_empty()),
+        "{rs}"
+    );
+    let pod = json_of(&s.kubectl_ok(&["get", "pod", "orph-pod", "-o", "json"]));
+    assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
+}
