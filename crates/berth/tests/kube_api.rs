@@ -37,9 +37,7 @@ fn row<'a>(out: &'a str, name: &str) -> Vec<&'a str> {
         .collect()
 }
 
-#[test]
-fn discovery_version_and_explain() {
-    let s = KubeServer::start();
+fn discovery_version_and_explain(s: &KubeServer) {
     let v = json_of(&s.kubectl_ok(&["version", "-o", "json"]));
     assert_eq!(v["serverVersion"]["major"], "1");
     assert!(v["serverVersion"]["gitVersion"]
@@ -130,10 +128,8 @@ fn apply_demo(s: &KubeServer) {
     }
 }
 
-#[test]
-fn apply_get_and_reapply_patches() {
-    let s = KubeServer::start();
-    apply_demo(&s);
+fn apply_get_and_reapply_patches(s: &KubeServer) {
+    apply_demo(s);
 
     let deploys = s.kubectl_ok(&["get", "deploy"]);
     assert_eq!(
@@ -250,10 +246,8 @@ fn apply_get_and_reapply_patches() {
     );
 }
 
-#[test]
-fn patch_scale_set_image_edit_describe_delete() {
-    let s = KubeServer::start();
-    apply_demo(&s);
+fn patch_scale_set_image_edit_describe_delete(s: &KubeServer) {
+    apply_demo(s);
     let d = "deployment/ok-web-deployment";
     s.kubectl_ok(&["set", "image", d, "ok-v3-deploy=server/debian:v2"]);
     let dep = json_of(&s.kubectl_ok(&["get", d, "-o", "json"]));
@@ -364,9 +358,7 @@ fn patch_scale_set_image_edit_describe_delete() {
     );
 }
 
-#[test]
-fn watch_streams_changes() {
-    let s = KubeServer::start();
+fn watch_streams_changes(s: &KubeServer) {
     let mut child = s
         .kubectl_cmd()
         .args(["get", "pods", "-w", "--output-watch-events"])
@@ -415,9 +407,7 @@ fn watch_streams_changes() {
     );
 }
 
-#[test]
-fn errors_are_kubernetes_shaped() {
-    let s = KubeServer::start();
+fn errors_are_kubernetes_shaped(s: &KubeServer) {
     // Unknown field, strict validation (kubectl's default).
     let bad = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c1\ndata:\n  a: b\nbogus: 1\n";
     let out = s.kubectl_stdin(&["apply", "-f", "-"], bad);
@@ -487,9 +477,7 @@ fn errors_are_kubernetes_shaped() {
     s.kubectl_ok(&["get", "cm", "c2"]);
 }
 
-#[test]
-fn namespaces_pagination_and_extensions_v1beta1() {
-    let s = KubeServer::start();
+fn namespaces_pagination_and_extensions_v1beta1(s: &KubeServer) {
     s.kubectl_ok(&["create", "namespace", "team-a"]);
     for i in 0..25 {
         s.kubectl_ok(&["create", "configmap", &format!("cm-{i:02}"), "-n", "team-a"]);
@@ -544,9 +532,7 @@ fn namespaces_pagination_and_extensions_v1beta1() {
         .is_empty());
 }
 
-#[test]
-fn python_client_crud_and_watch() {
-    let s = KubeServer::start();
+fn python_client_crud_and_watch(s: &KubeServer) {
     let script = r#"
 import sys, threading
 from kubernetes import client, config, watch
@@ -606,42 +592,7 @@ print("python-ok")
     );
 }
 
-#[test]
-fn same_api_on_etcd() {
-    if !Etcd::available() {
-        eprintln!("skipped: no etcd");
-        return;
-    }
-    let etcd = Etcd::start();
-    let s = KubeServer::start_with(Some(etcd.endpoint.clone()));
-    apply_demo(&s);
-    s.kubectl_ok(&[
-        "set",
-        "image",
-        "deployment/ok-web-deployment",
-        "ok-v3-deploy=server/debian:v2",
-    ]);
-    s.kubectl_ok(&[
-        "scale",
-        "deployment/ok-worker-deployment",
-        "--replicas",
-        "5",
-    ]);
-    let d = json_of(&s.kubectl_ok(&["get", "deploy", "ok-worker-deployment", "-o", "json"]));
-    assert_eq!(d["spec"]["replicas"], 5);
-    let svc = s.kubectl_ok(&["get", "svc", "ok-web-service"]);
-    assert!(svc.contains("80:30080/TCP"), "{svc}");
-    let names = s.kubectl_ok(&["get", "secrets", "--chunk-size=1", "-o", "name"]);
-    assert_eq!(names.lines().count(), 2, "{names}");
-    s.kubectl_ok(&["delete", "secret", "ok-db"]);
-    assert!(s
-        .kubectl_err(&["get", "secret", "ok-db"])
-        .contains("NotFound"));
-}
-
-#[test]
-fn sigkill_mid_write_keeps_acknowledged_objects() {
-    let mut s = KubeServer::start();
+fn sigkill_mid_write_keeps_acknowledged_objects(s: &mut KubeServer) {
     // A writer creates config maps as fast as it can and prints each acknowledged name.
     let script = r#"
 import sys
@@ -740,9 +691,7 @@ fn gone(s: &KubeServer, kind: &str, name: &str) -> bool {
     !s.kubectl(&["get", kind, name]).status.success()
 }
 
-#[test]
-fn cascading_delete_background_foreground_orphan() {
-    let s = KubeServer::start();
+fn cascading_delete_background_foreground_orphan(s: &KubeServer) {
     for name in ["bg", "fg", "orph"] {
         let yaml = format!("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: {name}\nspec:\n  selector:\n    matchLabels: {{app: {name}}}\n  template:\n    metadata:\n      labels: {{app: {name}}}\n    spec:\n      containers: [{{name: c, image: busybox}}]\n");
         let out = s.kubectl_stdin(&["apply", "-f", "-"], &yaml);
@@ -751,21 +700,21 @@ fn cascading_delete_background_foreground_orphan() {
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        make_dependents(&s, name);
+        make_dependents(s, name);
     }
     // Background (kubectl's default): the owner goes at once, its dependents after.
     s.kubectl_ok(&["delete", "deployment", "bg"]);
     eventually("bg's replicaset and pod to be collected", || {
-        gone(&s, "rs", "bg-rs") && gone(&s, "pod", "bg-pod")
+        gone(s, "rs", "bg-rs") && gone(s, "pod", "bg-pod")
     });
     // Foreground: dependents first; kubectl waits for the owner to go.
     s.kubectl_ok(&["delete", "deployment", "fg", "--cascade=foreground"]);
     eventually("fg and its dependents to go", || {
-        gone(&s, "deploy", "fg") && gone(&s, "rs", "fg-rs") && gone(&s, "pod", "fg-pod")
+        gone(s, "deploy", "fg") && gone(s, "rs", "fg-rs") && gone(s, "pod", "fg-pod")
     });
     // Orphan: dependents stay, without the owner reference.
     s.kubectl_ok(&["delete", "deployment", "orph", "--cascade=orphan"]);
-    eventually("orph to go", || gone(&s, "deploy", "orph"));
+    eventually("orph to go", || gone(s, "deploy", "orph"));
     let rs = json_of(&s.kubectl_ok(&["get", "rs", "orph-rs", "-o", "json"]));
     assert!(
         rs["metadata"]["ownerReferences"]
@@ -776,3 +725,38 @@ fn cascading_delete_background_foreground_orphan() {
     let pod = json_of(&s.kubectl_ok(&["get", "pod", "orph-pod", "-o", "json"]));
     assert_eq!(pod["metadata"]["ownerReferences"][0]["kind"], "ReplicaSet");
 }
+
+/// Runs a scenario against a server on the embedded store and, when etcd is installed,
+/// against one on a throwaway etcd.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use super::*;
+            #[test]
+            fn embedded() {
+                super::$name(&mut KubeServer::start());
+            }
+            #[test]
+            fn etcd() {
+                if !Etcd::available() {
+                    eprintln!("skipped: no etcd");
+                    return;
+                }
+                let etcd = Etcd::start();
+                super::$name(&mut KubeServer::start_with(Some(etcd.endpoint.clone())));
+            }
+        }
+    )*};
+}
+
+on_both_stores!(
+    discovery_version_and_explain,
+    apply_get_and_reapply_patches,
+    patch_scale_set_image_edit_describe_delete,
+    watch_streams_changes,
+    errors_are_kubernetes_shaped,
+    namespaces_pagination_and_extensions_v1beta1,
+    python_client_crud_and_watch,
+    cascading_delete_background_foreground_orphan,
+    sigkill_mid_write_keeps_acknowledged_objects,
+);
