@@ -232,9 +232,33 @@ async fn handle(state: &Arc<ServerState>, req: Request) -> Result<Response, ApiE
             } else {
                 bytes::Bytes::new()
             };
+            let (headers, body) = transcode_protobuf(headers, body)?;
             resource(state, &t, &method, &query, &headers, &body, accept).await
         }
     }
+}
+
+/// Bodies in Kubernetes' protobuf encoding (what Go clientsets, and so typed kubectl
+/// commands, send) become the equivalent JSON, so every handler reads JSON.
+fn transcode_protobuf(
+    mut headers: axum::http::HeaderMap,
+    body: bytes::Bytes,
+) -> Result<(axum::http::HeaderMap, bytes::Bytes), ApiError> {
+    let is_proto = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().unwrap_or("").trim() == proto_codec::MEDIA_TYPE);
+    if !is_proto {
+        return Ok((headers, body));
+    }
+    let value = proto_codec::decode_object(&body)
+        .map_err(|e| ApiError::bad_request(format!("unable to decode protobuf body: {e}")))?;
+    let json = serde_json::to_vec(&value).map_err(|e| ApiError::internal(e.to_string()))?;
+    headers.insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Ok((headers, bytes::Bytes::from(json)))
 }
 
 fn raw_json(bytes: &'static [u8]) -> Response {

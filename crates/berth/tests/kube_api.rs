@@ -436,7 +436,15 @@ fn errors_are_kubernetes_shaped(s: &KubeServer) {
     s.kubectl_ok(&["create", "configmap", "c2", "--from-literal=a=b"]);
     let err = s.kubectl_err(&["create", "configmap", "c2", "--from-literal=a=b"]);
     assert!(
-        err.contains("Error from server (AlreadyExists): configmaps \"c2\" already exists"),
+        err.contains("failed to create configmap: configmaps \"c2\" already exists"),
+        "{err}"
+    );
+    // Through the generic (JSON) path kubectl shows the server's reason.
+    let dup = "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c2\n";
+    let out = s.kubectl_stdin(&["create", "-f", "-"], dup);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("Error from server (AlreadyExists): error when creating \"STDIN\": configmaps \"c2\" already exists"),
         "{err}"
     );
     // Missing namespace.
