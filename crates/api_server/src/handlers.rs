@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde_json::{json, Value};
 
 use crate::objects::{self, FieldValidation};
-use crate::registry::{Change, ListOptions};
+use crate::registry::{Change, ListOptions, RawItem};
 use crate::routing::{qualified, Target};
 use crate::selectors::{supported_fields, FieldSelector, LabelSelector};
 use crate::status::{ApiError, Cause};
@@ -76,7 +76,11 @@ pub fn parse_accept(
 
 /// A JSON response with optional `Warning` headers.
 pub fn json_response(code: StatusCode, body: &Value, warnings: &[String]) -> Response {
-    let bytes = serde_json::to_vec(body).unwrap_or_default();
+    bytes_response(code, serde_json::to_vec(body).unwrap_or_default(), warnings)
+}
+
+/// A response of already-encoded JSON.
+pub fn bytes_response(code: StatusCode, bytes: Vec<u8>, warnings: &[String]) -> Response {
     let mut resp = (code, [(header::CONTENT_TYPE, "application/json")], bytes).into_response();
     for w in warnings {
         let text = format!("299 - {}", serde_json::to_string(w).unwrap_or_default());
@@ -199,62 +203,112 @@ pub async fn list(
     let opts = list_options(t.def, q)?;
     let page = state
         .registry
-        .list(t.def, t.namespace.as_deref(), &opts)
+        .list_raw(t.def, t.namespace.as_deref(), &opts)
         .await?;
     let rv = page.revision.to_string();
-    let items: Vec<Value> = page.items.into_iter().map(|o| out(t.def, o)).collect();
-    if accept.table {
-        let body = table_of(
-            t.def,
-            &items,
-            accept,
-            Some(&rv),
-            page.continue_token.as_deref(),
-        );
-        return Ok(json_response(StatusCode::OK, &body, &[]));
-    }
     let mut meta = json!({"resourceVersion": rv});
-    if let Some(c) = page.continue_token {
+    if let Some(c) = &page.continue_token {
         meta["continue"] = json!(c);
     }
-    let body = json!({
-        "kind": t.def.list_kind(),
-        "apiVersion": t.def.api_version(),
-        "metadata": meta,
-        "items": items,
-    });
-    Ok(json_response(StatusCode::OK, &body, &deprecations(t.def)))
+    let parse = |i: &RawItem| -> Result<Value, ApiError> {
+        serde_json::from_slice(&i.bytes)
+            .map(|v| out(t.def, v))
+            .map_err(|e| ApiError::internal(e.to_string()))
+    };
+    // Both shapes are assembled from per-item bytes: a list of 10,000 objects never
+    // exists as one tree of values.
+    let mut body =
+        Vec::with_capacity(page.items.iter().map(|i| i.bytes.len() + 1).sum::<usize>() + 256);
+    if accept.table {
+        let now = chrono::Utc::now();
+        let mut columns = Value::Null;
+        let mut rows = Vec::new();
+        for chunk in page.items.chunks(256) {
+            let values = chunk.iter().map(parse).collect::<Result<Vec<_>, _>>()?;
+            let mut table =
+                resource_tables::table(t.def.group, t.def.plural, &values, accept.include, now);
+            if columns.is_null() {
+                columns = table["columnDefinitions"].take();
+            }
+            for row in table["rows"].as_array().into_iter().flatten() {
+                if !rows.is_empty() {
+                    rows.push(b',');
+                }
+                let _ = serde_json::to_writer(&mut rows, row);
+            }
+        }
+        if columns.is_null() {
+            columns = resource_tables::table(t.def.group, t.def.plural, &[], accept.include, now)
+                ["columnDefinitions"]
+                .take();
+        }
+        body.extend_from_slice(b"{\"apiVersion\":\"meta.k8s.io/v1\",\"columnDefinitions\":");
+        let _ = serde_json::to_writer(&mut body, &columns);
+        body.extend_from_slice(b",\"kind\":\"Table\",\"metadata\":");
+        let _ = serde_json::to_writer(&mut body, &meta);
+        body.extend_from_slice(b",\"rows\":[");
+        body.extend_from_slice(&rows);
+        body.extend_from_slice(b"]}");
+        return Ok(bytes_response(StatusCode::OK, body, &[]));
+    }
+    body.extend_from_slice(b"{\"apiVersion\":");
+    let _ = serde_json::to_writer(&mut body, &t.def.api_version());
+    body.extend_from_slice(b",\"items\":[");
+    for (n, item) in page.items.iter().enumerate() {
+        if n > 0 {
+            body.push(b',');
+        }
+        if t.def.stored_as.is_some() {
+            let _ = serde_json::to_writer(&mut body, &parse(item)?);
+        } else {
+            body.extend_from_slice(&item.bytes);
+        }
+    }
+    body.extend_from_slice(b"],\"kind\":");
+    let _ = serde_json::to_writer(&mut body, &t.def.list_kind());
+    body.extend_from_slice(b",\"metadata\":");
+    let _ = serde_json::to_writer(&mut body, &meta);
+    body.push(b'}');
+    Ok(bytes_response(StatusCode::OK, body, &deprecations(t.def)))
 }
 
 fn deprecations(def: &ResourceDef) -> Vec<String> {
     objects::deprecation_warning(def).into_iter().collect()
 }
 
-/// What a watcher sees of one change, given its filters: ADDED, MODIFIED, DELETED or nothing.
-fn classify(
-    ev: &HubEvent,
-    ns_prefix: &str,
-    opts: &ListOptions,
-) -> Option<(&'static str, Arc<Value>)> {
+/// What a watcher sees of one change, given its filters: ADDED, MODIFIED, DELETED or
+/// nothing. Without selectors only the key is looked at.
+fn classify(ev: &HubEvent, ns_prefix: &str, opts: &ListOptions) -> Option<&'static str> {
     if !ev.key.starts_with(ns_prefix) {
         return None;
     }
-    let matches = |o: &Value| {
-        opts.labels.matches(o["metadata"]["labels"].as_object()) && opts.fields.matches(o)
+    if opts.labels.is_empty() && opts.fields.is_empty() {
+        return Some(if ev.deleted {
+            "DELETED"
+        } else if ev.prev_raw.is_some() {
+            "MODIFIED"
+        } else {
+            "ADDED"
+        });
+    }
+    let matches = |raw: &[u8]| {
+        serde_json::from_slice::<Value>(raw).is_ok_and(|o| {
+            opts.labels.matches(o["metadata"]["labels"].as_object()) && opts.fields.matches(&o)
+        })
     };
     if ev.deleted {
         return ev
-            .prev
-            .as_ref()
+            .prev_raw
+            .as_deref()
             .filter(|p| matches(p))
-            .map(|_| ("DELETED", ev.object.clone()));
+            .map(|_| "DELETED");
     }
-    let now = matches(&ev.object);
-    let before = ev.prev.as_ref().map(|p| matches(p));
+    let now = matches(&ev.raw);
+    let before = ev.prev_raw.as_deref().map(matches);
     match (before, now) {
-        (Some(true), true) => Some(("MODIFIED", ev.object.clone())),
-        (Some(true), false) => Some(("DELETED", ev.object.clone())),
-        (_, true) => Some(("ADDED", ev.object.clone())),
+        (Some(true), true) => Some("MODIFIED"),
+        (Some(true), false) => Some("DELETED"),
+        (_, true) => Some("ADDED"),
         _ => None,
     }
 }
@@ -265,6 +319,24 @@ struct WatchEncoder {
 }
 
 impl WatchEncoder {
+    /// A frame from the object's JSON: copied as is unless the client wants a Table or
+    /// the object must be converted to a deprecated version.
+    fn frame_raw(&self, kind: &str, raw: &[u8]) -> Bytes {
+        if self.accept.table || self.def.stored_as.is_some() {
+            match serde_json::from_slice::<Value>(raw) {
+                Ok(v) => return self.frame(kind, &v),
+                Err(e) => return self.error(&ApiError::internal(e.to_string())),
+            }
+        }
+        let mut line = Vec::with_capacity(raw.len() + 32);
+        line.extend_from_slice(b"{\"type\":");
+        line.extend_from_slice(serde_json::to_string(kind).unwrap_or_default().as_bytes());
+        line.extend_from_slice(b",\"object\":");
+        line.extend_from_slice(raw);
+        line.extend_from_slice(b"}\n");
+        Bytes::from(line)
+    }
+
     fn frame(&self, kind: &str, obj: &Value) -> Bytes {
         let obj = out(self.def, obj.clone());
         let object = if self.accept.table {
@@ -338,7 +410,7 @@ async fn watch(
     let after = if rv_param.is_empty() || rv_param == "0" || send_initial {
         let page = state
             .registry
-            .list(
+            .list_raw(
                 t.def,
                 t.namespace.as_deref(),
                 &ListOptions {
@@ -369,8 +441,8 @@ async fn watch(
     tokio::spawn(async move {
         let deadline = tokio::time::Instant::now() + timeout;
         let mut last = after;
-        for obj in &initial {
-            if tx.send(enc.frame("ADDED", obj)).await.is_err() {
+        for item in &initial {
+            if tx.send(enc.frame_raw("ADDED", &item.bytes)).await.is_err() {
                 return;
             }
         }
@@ -387,8 +459,8 @@ async fn watch(
                         continue;
                     }
                     last = ev.revision;
-                    if let Some((kind, obj)) = classify(&ev, &ns_prefix, &opts) {
-                        if tx.send(enc.frame(kind, &obj)).await.is_err() {
+                    if let Some(kind) = classify(&ev, &ns_prefix, &opts) {
+                        if tx.send(enc.frame_raw(kind, &ev.raw)).await.is_err() {
                             return;
                         }
                     }
@@ -404,8 +476,8 @@ async fn watch(
                             Ok(ev) => {
                                 if ev.revision <= last { continue; }
                                 last = ev.revision;
-                                if let Some((kind, obj)) = classify(&ev, &ns_prefix, &opts) {
-                                    if tx.send(enc.frame(kind, &obj)).await.is_err() { return; }
+                                if let Some(kind) = classify(&ev, &ns_prefix, &opts) {
+                                    if tx.send(enc.frame_raw(kind, &ev.raw)).await.is_err() { return; }
                                 }
                             }
                             // A watcher that fell behind ends; clients re-watch from `last`.
@@ -426,8 +498,8 @@ async fn watch(
                             Some(Ok(e)) => {
                                 let ev = match crate::watch::hub_event(&e) { Ok(ev) => ev, Err(err) => { let _ = tx.send(enc.error(&err)).await; return; } };
                                 last = ev.revision;
-                                if let Some((kind, obj)) = classify(&ev, &ns_prefix, &opts) {
-                                    if tx.send(enc.frame(kind, &obj)).await.is_err() { return; }
+                                if let Some(kind) = classify(&ev, &ns_prefix, &opts) {
+                                    if tx.send(enc.frame_raw(kind, &ev.raw)).await.is_err() { return; }
                                 }
                             }
                             Some(Err(e)) => { let _ = tx.send(enc.error(&ApiError::from(e))).await; return; }

@@ -34,6 +34,68 @@ pub struct ListPage {
     pub continue_token: Option<String>,
 }
 
+/// Store keys read per range call when listing.
+const LIST_CHUNK: usize = 500;
+
+/// One listed object as JSON bytes.
+#[derive(Debug, Clone)]
+pub struct RawItem {
+    pub key: String,
+    pub bytes: Vec<u8>,
+}
+
+/// One page of a list, as JSON bytes.
+#[derive(Debug)]
+pub struct RawPage {
+    pub items: Vec<RawItem>,
+    pub revision: i64,
+    pub continue_token: Option<String>,
+}
+
+/// Splits an object's JSON into its top-level members without parsing their values.
+type TopLevel = std::collections::BTreeMap<String, Box<serde_json::value::RawValue>>;
+
+/// The stored JSON with `metadata.resourceVersion` set, parsing only the metadata; also
+/// returns the parsed metadata.
+pub fn with_resource_version(
+    raw: &[u8],
+    rev: i64,
+) -> Result<(Vec<u8>, serde_json::Map<String, Value>), serde_json::Error> {
+    let mut top: TopLevel = serde_json::from_slice(raw)?;
+    let mut meta: serde_json::Map<String, Value> = match top.get("metadata") {
+        Some(m) => serde_json::from_str(m.get())?,
+        None => serde_json::Map::new(),
+    };
+    meta.insert("resourceVersion".into(), json!(rev.to_string()));
+    let meta_raw = serde_json::value::RawValue::from_string(serde_json::to_string(&meta)?)?;
+    top.insert("metadata".into(), meta_raw);
+    Ok((serde_json::to_vec(&top)?, meta))
+}
+
+/// A stored object as a list item, if it passes the selectors.
+fn raw_item(kv: &KeyValue, opts: &ListOptions) -> Result<Option<RawItem>, ApiError> {
+    let corrupt = |e: serde_json::Error| {
+        ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key))
+    };
+    let (bytes, meta) = with_resource_version(&kv.value, kv.mod_revision).map_err(corrupt)?;
+    if !opts
+        .labels
+        .matches(meta.get("labels").and_then(Value::as_object))
+    {
+        return Ok(None);
+    }
+    if !opts.fields.is_empty() {
+        let obj: Value = serde_json::from_slice(&bytes).map_err(corrupt)?;
+        if !opts.fields.matches(&obj) {
+            return Ok(None);
+        }
+    }
+    Ok(Some(RawItem {
+        key: kv.key.clone(),
+        bytes,
+    }))
+}
+
 pub struct Registry {
     pub store: Arc<dyn Store>,
 }
@@ -135,12 +197,39 @@ impl Registry {
         decode(&self.get_kv(def, ns, name).await?)
     }
 
+    /// Lists objects as decoded values (for internal users; the HTTP list streams raw items).
     pub async fn list(
         &self,
         def: &ResourceDef,
         ns: Option<&str>,
         opts: &ListOptions,
     ) -> Result<ListPage, ApiError> {
+        let raw = self.list_raw(def, ns, opts).await?;
+        let items = raw
+            .items
+            .iter()
+            .map(|i| {
+                serde_json::from_slice(&i.bytes).map_err(|e| {
+                    ApiError::internal(format!("stored object {} is corrupt: {e}", i.key))
+                })
+            })
+            .collect::<Result<Vec<Value>, _>>()?;
+        Ok(ListPage {
+            items,
+            revision: raw.revision,
+            continue_token: raw.continue_token,
+        })
+    }
+
+    /// Lists objects as their JSON bytes (with `resourceVersion` set), reading the store a
+    /// chunk at a time at one revision and parsing only metadata unless a field selector
+    /// needs more.
+    pub async fn list_raw(
+        &self,
+        def: &ResourceDef,
+        ns: Option<&str>,
+        opts: &ListOptions,
+    ) -> Result<RawPage, ApiError> {
         let prefix = match (def.namespaced, ns) {
             (true, Some(ns)) => def.namespace_prefix(ns),
             _ => def.key_prefix(),
@@ -156,14 +245,11 @@ impl Registry {
                 let rev = self.store.current_revision().await?;
                 let mut items = Vec::new();
                 if let Some(kv) = self.store.get(&key).await? {
-                    let obj = decode(&kv)?;
-                    if opts.labels.matches(obj["metadata"]["labels"].as_object())
-                        && opts.fields.matches(&obj)
-                    {
-                        items.push(obj);
+                    if let Some(item) = raw_item(&kv, opts)? {
+                        items.push(item);
                     }
                 }
-                return Ok(ListPage {
+                return Ok(RawPage {
                     items,
                     revision: rev,
                     continue_token: None,
@@ -178,13 +264,12 @@ impl Registry {
             None => (opts.exact_revision, None),
         };
         let want = opts.limit.filter(|l| *l > 0);
-        let chunk = want.map(|l| l.max(64));
+        let chunk = want.map_or(LIST_CHUNK, |l| l.clamp(64, LIST_CHUNK));
         let mut items = Vec::new();
-        let mut continue_token = None;
         loop {
             let page = self
                 .store
-                .range(&prefix, start_after.as_deref(), chunk, revision)
+                .range(&prefix, start_after.as_deref(), Some(chunk), revision)
                 .await
                 .map_err(|e| match e {
                     StoreError::Compacted { .. } if opts.continue_token.is_some() => ApiError::gone(
@@ -196,20 +281,13 @@ impl Registry {
             revision = Some(page.revision);
             let n = page.kvs.len();
             for (i, kv) in page.kvs.iter().enumerate() {
-                // Cluster-wide lists of namespaced resources see `ns/name` keys; a
-                // namespaced list must not see deeper keys.
-                let obj = decode(kv)?;
-                if opts.labels.matches(obj["metadata"]["labels"].as_object())
-                    && opts.fields.matches(&obj)
-                {
-                    items.push(obj);
+                if let Some(item) = raw_item(kv, opts)? {
+                    items.push(item);
                 }
                 if want.is_some_and(|l| items.len() >= l) {
-                    let more_here = i + 1 < n;
-                    if more_here || page.more {
-                        continue_token = Some(encode_continue(page.revision, &kv.key));
-                    }
-                    return Ok(ListPage {
+                    let continue_token =
+                        (i + 1 < n || page.more).then(|| encode_continue(page.revision, &kv.key));
+                    return Ok(RawPage {
                         items,
                         revision: page.revision,
                         continue_token,
@@ -221,10 +299,10 @@ impl Registry {
             }
             start_after = page.kvs.last().map(|kv| kv.key.clone());
         }
-        Ok(ListPage {
+        Ok(RawPage {
             items,
             revision: revision.unwrap_or(0),
-            continue_token,
+            continue_token: None,
         })
     }
 

@@ -8,24 +8,60 @@ use std::sync::{Arc, Mutex};
 
 use futures_util::StreamExt;
 use kv_store::{Event, Store};
-use serde_json::Value;
 use tokio::sync::broadcast;
 
-use crate::registry::decode;
+use bytes::Bytes;
+
+use crate::registry::with_resource_version;
 use crate::status::ApiError;
 
 /// Events kept per resource for clients that resume from a recent revision.
 const WINDOW: usize = 2048;
 
-/// One committed change, decoded once for all watchers.
+/// One committed change, encoded once for all watchers.
 #[derive(Debug)]
 pub struct HubEvent {
     pub revision: i64,
     pub key: String,
-    /// The object after the change (for deletes: the last state, at the delete revision).
-    pub object: Arc<Value>,
-    pub prev: Option<Arc<Value>>,
+    /// The object's JSON after the change, with its resourceVersion (for deletes: the
+    /// last state, at the delete revision).
+    pub raw: Bytes,
+    /// The object's JSON before the change, if it existed.
+    pub prev_raw: Option<Bytes>,
     pub deleted: bool,
+}
+
+fn encoded(kv: &kv_store::KeyValue, rev: i64) -> Result<Bytes, ApiError> {
+    with_resource_version(&kv.value, rev)
+        .map(|(b, _)| Bytes::from(b))
+        .map_err(|e| ApiError::internal(format!("stored object {} is corrupt: {e}", kv.key)))
+}
+
+/// Encodes a store event into a hub event.
+pub fn hub_event(ev: &Event) -> Result<HubEvent, ApiError> {
+    Ok(match ev {
+        Event::Put { kv, prev } => HubEvent {
+            revision: kv.mod_revision,
+            key: kv.key.clone(),
+            raw: encoded(kv, kv.mod_revision)?,
+            prev_raw: prev
+                .as_ref()
+                .map(|p| encoded(p, p.mod_revision))
+                .transpose()?,
+            deleted: false,
+        },
+        Event::Delete {
+            key,
+            revision,
+            prev,
+        } => HubEvent {
+            revision: *revision,
+            key: key.clone(),
+            raw: encoded(prev, *revision)?,
+            prev_raw: Some(encoded(prev, prev.mod_revision)?),
+            deleted: true,
+        },
+    })
 }
 
 struct Window {
@@ -41,35 +77,6 @@ pub struct Hub {
     /// The hub saw every event after this revision.
     start_revision: i64,
     alive: std::sync::atomic::AtomicBool,
-}
-
-/// Decodes a store event into a hub event.
-pub fn hub_event(ev: &Event) -> Result<HubEvent, ApiError> {
-    Ok(match ev {
-        Event::Put { kv, prev } => HubEvent {
-            revision: kv.mod_revision,
-            key: kv.key.clone(),
-            object: Arc::new(decode(kv)?),
-            prev: prev.as_ref().map(decode).transpose()?.map(Arc::new),
-            deleted: false,
-        },
-        Event::Delete {
-            key,
-            revision,
-            prev,
-        } => {
-            let mut last = decode(prev)?;
-            last["metadata"]["resourceVersion"] = serde_json::json!(revision.to_string());
-            let prev_obj = Arc::new(decode(prev)?);
-            HubEvent {
-                revision: *revision,
-                key: key.clone(),
-                object: Arc::new(last),
-                prev: Some(prev_obj),
-                deleted: true,
-            }
-        }
-    })
 }
 
 /// Where a watcher's events come from.

@@ -358,10 +358,16 @@ fn patch_scale_set_image_edit_describe_delete(s: &KubeServer) {
     );
 }
 
-fn watch_streams_changes(s: &KubeServer) {
+/// `kubectl get pods -w --output-watch-events` (plus extra args) in the background; its
+/// lines arrive on the returned channel.
+fn spawn_watch(
+    s: &KubeServer,
+    extra: &[&str],
+) -> (std::process::Child, std::sync::mpsc::Receiver<String>) {
     let mut child = s
         .kubectl_cmd()
         .args(["get", "pods", "-w", "--output-watch-events"])
+        .args(extra)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -375,10 +381,14 @@ fn watch_streams_changes(s: &KubeServer) {
             }
         }
     });
-    std::thread::sleep(Duration::from_millis(500));
-    s.kubectl_ok(&["run", "w1", "--image=busybox", "--restart=Never"]);
-    s.kubectl_ok(&["label", "pod", "w1", "x=y"]);
-    s.kubectl_ok(&["delete", "pod", "w1", "--wait=false"]);
+    (child, rx)
+}
+
+/// Collects lines until a DELETED line or 15 s.
+fn collect_until_deleted(
+    mut child: std::process::Child,
+    rx: std::sync::mpsc::Receiver<String>,
+) -> Vec<String> {
     let deadline = Instant::now() + Duration::from_secs(15);
     let mut seen = Vec::new();
     while Instant::now() < deadline && !seen.iter().any(|l: &String| l.starts_with("DELETED")) {
@@ -388,23 +398,40 @@ fn watch_streams_changes(s: &KubeServer) {
     }
     let _ = child.kill();
     let _ = child.wait();
+    seen
+}
+
+fn watch_streams_changes(s: &KubeServer) {
+    let all = spawn_watch(s, &[]);
+    // A selector watch sees the pod appear when it starts matching.
+    let selected = spawn_watch(s, &["-l", "x=y"]);
+    std::thread::sleep(Duration::from_millis(700));
+    s.kubectl_ok(&["run", "w1", "--image=busybox", "--restart=Never"]);
+    s.kubectl_ok(&["label", "pod", "w1", "x=y"]);
+    s.kubectl_ok(&["delete", "pod", "w1", "--wait=false"]);
+    let seen = collect_until_deleted(all.0, all.1);
     let text = seen.join("\n");
     assert!(text.contains("EVENT") && text.contains("NAME"), "{text}");
+    let has = |lines: &[String], kind: &str| {
+        lines
+            .iter()
+            .any(|l| l.starts_with(kind) && l.contains("w1"))
+    };
     assert!(
         seen.iter()
             .any(|l| l.starts_with("ADDED") && l.contains("w1") && l.contains("Pending")),
         "{text}"
     );
+    assert!(has(&seen, "MODIFIED"), "{text}");
+    assert!(has(&seen, "DELETED"), "{text}");
+    let sel = collect_until_deleted(selected.0, selected.1);
+    let text = sel.join("\n");
+    assert!(has(&sel, "ADDED"), "{text}");
     assert!(
-        seen.iter()
-            .any(|l| l.starts_with("MODIFIED") && l.contains("w1")),
-        "{text}"
+        !has(&sel, "MODIFIED"),
+        "the label change is the pod's arrival: {text}"
     );
-    assert!(
-        seen.iter()
-            .any(|l| l.starts_with("DELETED") && l.contains("w1")),
-        "{text}"
-    );
+    assert!(has(&sel, "DELETED"), "{text}");
 }
 
 fn errors_are_kubernetes_shaped(s: &KubeServer) {
