@@ -172,11 +172,23 @@ async fn dispatch(State(state): State<Arc<ServerState>>, req: Request) -> Respon
 
 async fn handle(state: &Arc<ServerState>, req: Request) -> Result<Response, ApiError> {
     let route = routing::route(req.uri().path());
-    if let Ok(routing::Route::Health(_)) = &route {
+    if let Ok(routing::Route::Health(which)) = &route {
+        // Readiness includes the store; liveness and health are the process itself.
+        let (code, text) = if which == "readyz" {
+            match state.registry.store.current_revision().await {
+                Ok(_) => (StatusCode::OK, "ok".to_string()),
+                Err(e) => (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    format!("[-]store failed: {e}\nreadyz check failed"),
+                ),
+            }
+        } else {
+            (StatusCode::OK, "ok".to_string())
+        };
         return Ok((
-            StatusCode::OK,
+            code,
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
-            "ok",
+            text,
         )
             .into_response());
     }

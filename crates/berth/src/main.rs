@@ -11,6 +11,29 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+/// Parses a role's options; on `--help` or an error, prints and returns the exit code.
+fn parse_role_args<T: Parser>(name: &str, args: Vec<String>, error_code: i32) -> Result<T, i32> {
+    T::try_parse_from(std::iter::once(name.to_string()).chain(args)).map_err(|e| {
+        let _ = e.print();
+        if e.use_stderr() {
+            error_code
+        } else {
+            0
+        }
+    })
+}
+
+/// Logs to stderr at the given filter (`info` when it does not parse).
+fn init_logging(level: &str) {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(level)
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Options of `berth daemon`.
 #[derive(Parser, Debug)]
 #[command(name = "berth daemon", about = "Run the berth container engine")]
@@ -52,21 +75,11 @@ struct DaemonArgs {
 }
 
 fn daemon(args: Vec<String>) -> i32 {
-    let a =
-        match DaemonArgs::try_parse_from(std::iter::once("berth daemon".to_string()).chain(args)) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 125 } else { 0 };
-            }
-        };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&a.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let a: DaemonArgs = match parse_role_args("berth daemon", args, 125) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    init_logging(&a.log_level);
     let Some(socket) = a.host.strip_prefix("unix://").map(PathBuf::from) else {
         eprintln!(
             "berth daemon: only unix:// hosts are supported, got {}",
@@ -182,21 +195,11 @@ struct ServerArgs {
 }
 
 fn server(args: Vec<String>) -> i32 {
-    let a =
-        match ServerArgs::try_parse_from(std::iter::once("berth server".to_string()).chain(args)) {
-            Ok(a) => a,
-            Err(e) => {
-                let _ = e.print();
-                return if e.use_stderr() { 2 } else { 0 };
-            }
-        };
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_new(&a.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let a: ServerArgs = match parse_role_args("berth server", args, 2) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    init_logging(&a.log_level);
     let rt = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

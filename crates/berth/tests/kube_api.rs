@@ -69,6 +69,9 @@ fn discovery_version_and_explain(s: &KubeServer) {
             "{gv} missing:\n{versions}"
         );
     }
+    for probe in ["/healthz", "/livez", "/readyz"] {
+        assert_eq!(s.kubectl_ok(&["get", "--raw", probe]).trim(), "ok");
+    }
     let explain = s.kubectl_ok(&["explain", "deployment.spec"]);
     assert!(explain.contains("GROUP:      apps"), "{explain}");
     assert!(explain.contains("minReadySeconds"), "{explain}");
