@@ -186,6 +186,12 @@ struct ServerArgs {
     /// Where the admin kubeconfig is written (mode 0600).
     #[arg(long, default_value = "/etc/berth/admin.kubeconfig")]
     write_kubeconfig: PathBuf,
+    /// Seconds between store compactions (history older than one interval is dropped).
+    #[arg(long, default_value_t = 300)]
+    compaction_interval: u64,
+    /// Store revisions every compaction keeps, at least.
+    #[arg(long, default_value_t = 1000)]
+    compaction_keep: i64,
     /// Extra names or addresses for the server certificate. Repeatable.
     #[arg(long = "tls-san")]
     tls_sans: Vec<String>,
@@ -215,7 +221,14 @@ fn server(args: Vec<String>) -> i32 {
         if let Err(e) = std::fs::create_dir_all(&a.data_dir) {
             return fail(&a.data_dir.display().to_string(), &e);
         }
-        let store = match kv_store::open(a.datastore_endpoint.as_deref(), &a.data_dir).await {
+        let store = match kv_store::open_with_compaction(
+            a.datastore_endpoint.as_deref(),
+            &a.data_dir,
+            std::time::Duration::from_secs(a.compaction_interval.max(1)),
+            a.compaction_keep.max(1),
+        )
+        .await
+        {
             Ok(s) => s,
             Err(e) => return fail("opening the store", &e),
         };

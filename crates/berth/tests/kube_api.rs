@@ -798,3 +798,74 @@ on_both_stores!(
     cascading_delete_background_foreground_orphan,
     sigkill_mid_write_keeps_acknowledged_objects,
 );
+
+/// After compaction, a watch from a compacted revision and a stale continue token get
+/// 410 Gone (reason Expired), and a fresh list and watch still work.
+fn compaction_expires_old_revisions(s: &KubeServer) {
+    let start = json_of(&s.kubectl_ok(&["get", "--raw", "/api/v1/namespaces/default/configmaps"]));
+    let old_rv = start["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for i in 0..6 {
+        s.kubectl_ok(&["create", "configmap", &format!("early-{i}")]);
+    }
+    let page = json_of(&s.kubectl_ok(&[
+        "get",
+        "--raw",
+        "/api/v1/namespaces/default/configmaps?limit=2",
+    ]));
+    let token = page["metadata"]["continue"].as_str().unwrap().to_string();
+    for i in 0..20 {
+        s.kubectl_ok(&["create", "configmap", &format!("late-{i}")]);
+    }
+    // Compaction runs every second here; give it two ticks past the writes.
+    eventually("the continue token to expire", || {
+        let out = s.kubectl(&[
+            "get",
+            "--raw",
+            &format!("/api/v1/namespaces/default/configmaps?limit=2&continue={token}"),
+        ]);
+        String::from_utf8_lossy(&out.stderr).contains("Expired")
+    });
+    let out = s.kubectl(&[
+        "get",
+        "--raw",
+        &format!("/api/v1/namespaces/default/configmaps?watch=1&resourceVersion={old_rv}&timeoutSeconds=2"),
+    ]);
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(all.contains("410") || all.contains("Expired"), "{all}");
+    let names = s.kubectl_ok(&["get", "cm", "-o", "name"]);
+    assert_eq!(
+        names
+            .lines()
+            .filter(|l| l.contains("configmap/early-") || l.contains("configmap/late-"))
+            .count(),
+        26
+    );
+}
+
+#[test]
+fn compaction_expires_old_revisions_embedded() {
+    compaction_expires_old_revisions(&KubeServer::start_with_args(
+        None,
+        &["--compaction-interval=1", "--compaction-keep=5"],
+    ));
+}
+
+#[test]
+fn compaction_expires_old_revisions_etcd() {
+    if !Etcd::available() {
+        eprintln!("skipped: no etcd");
+        return;
+    }
+    let etcd = Etcd::start();
+    compaction_expires_old_revisions(&KubeServer::start_with_args(
+        Some(etcd.endpoint.clone()),
+        &["--compaction-interval=1", "--compaction-keep=5"],
+    ));
+}

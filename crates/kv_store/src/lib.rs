@@ -192,6 +192,22 @@ pub const DEFAULT_KEEP_REVISIONS: i64 = 1000;
 /// [`DEFAULT_COMPACTION_INTERVAL`] and [`DEFAULT_KEEP_REVISIONS`]), which stops when the store is
 /// dropped. Must be called inside a tokio runtime.
 pub async fn open(endpoint: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Store>, StoreError> {
+    open_with_compaction(
+        endpoint,
+        data_dir,
+        DEFAULT_COMPACTION_INTERVAL,
+        DEFAULT_KEEP_REVISIONS,
+    )
+    .await
+}
+
+/// [`open`] with a chosen compaction interval and number of revisions always kept.
+pub async fn open_with_compaction(
+    endpoint: Option<&str>,
+    data_dir: &Path,
+    compaction_interval: Duration,
+    keep_revisions: i64,
+) -> Result<Arc<dyn Store>, StoreError> {
     match endpoint.map(str::trim).filter(|e| !e.is_empty()) {
         None => {
             let dir = data_dir.to_path_buf();
@@ -202,11 +218,7 @@ pub async fn open(endpoint: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Sto
             .await
             .map_err(|e| StoreError::Backend(format!("open task failed: {e}")))??;
             let store: Arc<dyn Store> = Arc::new(store);
-            spawn_auto_compaction(
-                Arc::downgrade(&store),
-                DEFAULT_COMPACTION_INTERVAL,
-                DEFAULT_KEEP_REVISIONS,
-            );
+            spawn_auto_compaction(Arc::downgrade(&store), compaction_interval, keep_revisions);
             Ok(store)
         }
         Some(endpoints) => {
@@ -217,11 +229,7 @@ pub async fn open(endpoint: Option<&str>, data_dir: &Path) -> Result<Arc<dyn Sto
                 .map(str::to_string)
                 .collect();
             let store: Arc<dyn Store> = Arc::new(EtcdStore::connect(&endpoints, "").await?);
-            spawn_auto_compaction(
-                Arc::downgrade(&store),
-                DEFAULT_COMPACTION_INTERVAL,
-                DEFAULT_KEEP_REVISIONS,
-            );
+            spawn_auto_compaction(Arc::downgrade(&store), compaction_interval, keep_revisions);
             Ok(store)
         }
     }

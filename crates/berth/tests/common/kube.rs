@@ -94,6 +94,8 @@ pub struct KubeServer {
     pub port: u16,
     pub kubeconfig: PathBuf,
     pub datastore: Option<String>,
+    /// Extra `berth server` flags.
+    pub extra_args: Vec<String>,
     child: Option<Child>,
 }
 
@@ -105,6 +107,11 @@ impl KubeServer {
 
     /// A server on etcd when `datastore` names its endpoint.
     pub fn start_with(datastore: Option<String>) -> KubeServer {
+        Self::start_with_args(datastore, &[])
+    }
+
+    /// A server with extra flags.
+    pub fn start_with_args(datastore: Option<String>, extra: &[&str]) -> KubeServer {
         let dir = PathBuf::from("/tmp").join(unique("bk"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut s = KubeServer {
@@ -112,6 +119,7 @@ impl KubeServer {
             dir,
             port: 0,
             datastore,
+            extra_args: extra.iter().map(|s| s.to_string()).collect(),
             child: None,
         };
         s.spawn();
@@ -135,6 +143,7 @@ impl KubeServer {
                 .arg("--write-kubeconfig")
                 .arg(&self.kubeconfig)
                 .arg("--log-level=info");
+            cmd.args(&self.extra_args);
             if let Some(ep) = &self.datastore {
                 cmd.arg(format!("--datastore-endpoint={ep}"));
             }
