@@ -3,6 +3,7 @@
 //!
 //! - `berth daemon`: the container engine serving the Docker Engine API.
 //! - `berth server`: the control plane serving the Kubernetes API.
+//! - `berth sim-nodes`: simulated nodes that join a control plane.
 //! - `berth shim CONFIG`: the per-container shim (started by the daemon).
 //! - `berth runtime ...`: the runc-compatible OCI runtime on libcontainer.
 //! - any other verb (`run`, `ps`, `images`, ...): the docker-style CLI.
@@ -274,6 +275,75 @@ fn server(args: Vec<String>) -> i32 {
     })
 }
 
+/// Options of `berth sim-nodes`.
+#[derive(Parser, Debug)]
+#[command(
+    name = "berth sim-nodes",
+    about = "Run simulated nodes that join a berth control plane"
+)]
+struct SimNodesArgs {
+    /// Kubeconfig of the cluster to join.
+    #[arg(
+        long,
+        env = "KUBECONFIG",
+        default_value = "/etc/berth/admin.kubeconfig"
+    )]
+    kubeconfig: PathBuf,
+    /// Number of nodes.
+    #[arg(long, default_value_t = 1)]
+    count: u32,
+    /// CPU capacity of each node (a quantity: 4, 3500m).
+    #[arg(long, default_value = "4")]
+    cpu: String,
+    /// Memory capacity of each node (a quantity: 8Gi).
+    #[arg(long, default_value = "8Gi")]
+    memory: String,
+    /// Pod capacity of each node.
+    #[arg(long, default_value_t = 110)]
+    pods: u32,
+    /// Node name prefix (nodes are PREFIX1..PREFIXn).
+    #[arg(long, default_value = "sim-node-")]
+    name_prefix: String,
+    /// Delete the nodes and their leases on exit.
+    #[arg(long)]
+    cleanup: bool,
+    /// Log filter (error, warn, info, debug, trace).
+    #[arg(long, default_value = "info")]
+    log_level: String,
+}
+
+fn sim_nodes(args: Vec<String>) -> i32 {
+    let a: SimNodesArgs = match parse_role_args("berth sim-nodes", args, 2) {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
+    init_logging(&a.log_level);
+    let opts = sim_nodes::SimOptions {
+        kubeconfig: a.kubeconfig,
+        count: a.count,
+        cpu: a.cpu,
+        memory: a.memory,
+        pods_per_node: a.pods,
+        name_prefix: a.name_prefix,
+        cleanup: a.cleanup,
+        ..Default::default()
+    };
+    let rt = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth sim-nodes: {e}");
+            return 1;
+        }
+    };
+    match rt.block_on(sim_nodes::run(opts)) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("berth sim-nodes: {e}");
+            1
+        }
+    }
+}
+
 fn main() {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(|s| s.as_str()) {
@@ -284,6 +354,10 @@ fn main() {
         Some("server") => {
             args.remove(0);
             server(args)
+        }
+        Some("sim-nodes") => {
+            args.remove(0);
+            sim_nodes(args)
         }
         Some("shim") => match args.get(1) {
             Some(p) => container_shim::server::main(std::path::Path::new(p)),

@@ -869,3 +869,70 @@ fn compaction_expires_old_revisions_etcd() {
         &["--compaction-interval=1", "--compaction-keep=5"],
     ));
 }
+
+/// Kills a child process by PID when dropped.
+struct ChildGuard(std::process::Child);
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn sim_nodes_join_run_pods_and_finish_graceful_deletes() {
+    let s = KubeServer::start();
+    let _sim = ChildGuard(
+        std::process::Command::new(common::BERTH)
+            .args([
+                "sim-nodes",
+                "--count",
+                "3",
+                "--cpu",
+                "2",
+                "--memory",
+                "4Gi",
+                "--log-level",
+                "warn",
+            ])
+            .arg("--kubeconfig")
+            .arg(&s.kubeconfig)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    eventually("three Ready nodes", || {
+        let out = s.kubectl(&["get", "nodes"]);
+        let text = String::from_utf8_lossy(&out.stdout).to_string();
+        text.lines().filter(|l| l.contains(" Ready ")).count() == 3
+    });
+    let nodes = s.kubectl_ok(&["get", "nodes", "-o", "wide"]);
+    assert_eq!(
+        header(&nodes)[..5],
+        ["NAME", "STATUS", "ROLES", "AGE", "VERSION"]
+    );
+    let n1 = row(&nodes, "sim-node-1");
+    assert_eq!(n1[1..3], ["Ready", "<none>"]);
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: on-node\nspec:\n  nodeName: sim-node-2\n  containers: [{name: c, image: busybox}]\n";
+    let out = s.kubectl_stdin(&["apply", "-f", "-"], pod);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eventually("the pod to run", || {
+        let out = s.kubectl(&["get", "pod", "on-node"]);
+        String::from_utf8_lossy(&out.stdout).contains("1/1     Running")
+    });
+    let wide = s.kubectl_ok(&["get", "pod", "on-node", "-o", "wide"]);
+    let r = row(&wide, "on-node");
+    assert!(r[5].starts_with("10.244.2."), "{wide}");
+    assert_eq!(r[6], "sim-node-2");
+    // A bound pod terminates gracefully: the node agent confirms and it goes.
+    let out = s.kubectl_ok(&["delete", "pod", "on-node"]);
+    assert!(out.contains("pod \"on-node\" deleted"), "{out}");
+    assert!(gone(&s, "pod", "on-node"));
+}
