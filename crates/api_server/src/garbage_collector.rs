@@ -13,7 +13,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 
-use crate::registry::{Change, ListOptions};
+use crate::registry::{metadata_of, Change, ListOptions};
 use crate::ServerState;
 
 const ORPHAN: &str = "orphan";
@@ -53,7 +53,7 @@ pub fn spawn(state: Arc<ServerState>) {
                 }
             }
         });
-        let mut tick = tokio::time::interval(Duration::from_secs(30));
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
         loop {
             tokio::select! {
                 _ = tick.tick() => {}
@@ -131,6 +131,8 @@ async fn owner_exists(state: &ServerState, r: &Value, dependent_ns: Option<&str>
 
 /// One pass; returns how many writes it made.
 async fn pass(state: &Arc<ServerState>) -> Result<usize, crate::ApiError> {
+    // Only metadata is read; only objects with owners or being deleted are kept whole.
+    let mut present: HashSet<String> = HashSet::new();
     let mut items = Vec::new();
     for def in api_resources::all()
         .iter()
@@ -138,9 +140,26 @@ async fn pass(state: &Arc<ServerState>) -> Result<usize, crate::ApiError> {
     {
         let page = state
             .registry
-            .list(def, None, &ListOptions::default())
+            .list_raw(def, None, &ListOptions::default())
             .await?;
-        items.extend(page.items.into_iter().map(|obj| Item { def, obj }));
+        for raw in page.items {
+            let meta = metadata_of(&raw.bytes)
+                .map_err(|e| crate::ApiError::internal(format!("{}: {e}", raw.key)))?;
+            if let Some(uid) = meta.get("uid").and_then(Value::as_str) {
+                present.insert(uid.to_string());
+            }
+            let owned = meta
+                .get("ownerReferences")
+                .and_then(Value::as_array)
+                .is_some_and(|r| !r.is_empty());
+            let marked = meta.get("deletionTimestamp").is_some_and(|v| !v.is_null());
+            if owned || marked {
+                items.push(Item {
+                    def,
+                    obj: json!({ "metadata": meta }),
+                });
+            }
+        }
     }
     let by_uid: HashMap<String, usize> = items
         .iter()
@@ -167,11 +186,10 @@ async fn pass(state: &Arc<ServerState>) -> Result<usize, crate::ApiError> {
         for r in refs {
             let uid = r["uid"].as_str().unwrap_or("").to_string();
             let owner = by_uid.get(&uid).map(|&i| &items[i].obj);
-            let present = match owner {
-                Some(_) => true,
-                None => owner_exists(state, r, ns.as_deref()).await,
-            };
-            if !present {
+            let exists = owner.is_some()
+                || present.contains(&uid)
+                || owner_exists(state, r, ns.as_deref()).await;
+            if !exists {
                 continue;
             }
             live += 1;

@@ -72,6 +72,15 @@ pub fn with_resource_version(
     Ok((serde_json::to_vec(&top)?, meta))
 }
 
+/// An object's metadata, without parsing the rest of it.
+pub fn metadata_of(raw: &[u8]) -> Result<serde_json::Map<String, Value>, serde_json::Error> {
+    let top: TopLevel = serde_json::from_slice(raw)?;
+    match top.get("metadata") {
+        Some(m) => serde_json::from_str(m.get()),
+        None => Ok(serde_json::Map::new()),
+    }
+}
+
 /// A stored object as a list item, if it passes the selectors.
 fn raw_item(kv: &KeyValue, opts: &ListOptions) -> Result<Option<RawItem>, ApiError> {
     let corrupt = |e: serde_json::Error| {
