@@ -413,6 +413,16 @@ impl Inner {
             .map_err(|e| StoreError::Backend(format!("read task failed: {e}")))?
     }
 
+    /// Submits a create or update and returns the key-value it wrote.
+    async fn submit_put(&self, op: WriteOp) -> Result<KeyValue, StoreError> {
+        match self.submit(op).await? {
+            WriteOutcome::Put(kv) => Ok(kv),
+            WriteOutcome::Deleted(..) => {
+                Err(StoreError::Backend("unexpected write outcome".into()))
+            }
+        }
+    }
+
     async fn submit(&self, op: WriteOp) -> Result<WriteOutcome, StoreError> {
         let key = match &op {
             WriteOp::Create { key, .. }
@@ -475,12 +485,7 @@ impl Store for Inner {
             key: key.to_string(),
             value,
         };
-        match self.submit(op).await? {
-            WriteOutcome::Put(kv) => Ok(kv),
-            WriteOutcome::Deleted(..) => {
-                Err(StoreError::Backend("unexpected write outcome".into()))
-            }
-        }
+        self.submit_put(op).await
     }
 
     async fn update(
@@ -494,12 +499,7 @@ impl Store for Inner {
             value,
             expected: expected_mod_revision,
         };
-        match self.submit(op).await? {
-            WriteOutcome::Put(kv) => Ok(kv),
-            WriteOutcome::Deleted(..) => {
-                Err(StoreError::Backend("unexpected write outcome".into()))
-            }
-        }
+        self.submit_put(op).await
     }
 
     async fn delete(
